@@ -1,0 +1,50 @@
+# blast-radius: `make storm` runs a storm on the embedded stack; `make test` runs the tests.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+TARGET ?= DE
+PROFILE ?= profiles/de_example.json
+INGEST ?= hardened
+DURATION ?= 60s
+USERS ?= 16
+SEED ?= 1
+RUN_DIR ?= reports/latest
+
+STORM_ARGS = -f locustfile.py -u $(USERS) -r $(USERS) --csv $(RUN_DIR)/storm \
+	--html $(RUN_DIR)/storm.html --fault-target $(TARGET) --fault-profile $(PROFILE) \
+	--ingest $(INGEST) --fault-seed $(SEED)
+
+.PHONY: storm ui test check format clean
+
+$(BIN)/locust: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: $(BIN)/locust requirements-dev.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+storm: $(BIN)/locust
+	@mkdir -p $(RUN_DIR)
+	$(BIN)/locust $(STORM_ARGS) --headless --only-summary -t $(DURATION)
+
+ui: $(BIN)/locust
+	@mkdir -p $(RUN_DIR)
+	$(BIN)/locust $(STORM_ARGS) --web-host 127.0.0.1
+
+test: $(VENV)/.dev
+	$(BIN)/pytest -q
+
+check: $(VENV)/.dev
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+format: $(VENV)/.dev
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf reports .mypy_cache .ruff_cache .pytest_cache

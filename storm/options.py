@@ -1,0 +1,145 @@
+"""The storm's own command-line options, shown in Locust's web UI start form too."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from common import REGIONS
+from storm.errors import StormError
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_PROFILE = "profiles/de_example.json"
+INGEST_MODES = ("hardened", "naive")
+
+
+def add_arguments(parser: Any) -> None:
+    """Register the options on Locust's parser (an argparse parser with UI extras)."""
+    group = parser.add_argument_group("blast-radius")
+    group.add_argument(
+        "--fault-target",
+        choices=[*REGIONS, "random"],
+        default="DE",
+        help="Region whose ingest path the proxy lies to; 'random' picks one from the seed.",
+    )
+    group.add_argument(
+        "--fault-profile",
+        default=DEFAULT_PROFILE,
+        help="Fault profile (JSON): {REGION: {probability, types, params}}; "
+        "its fault mix is applied to the target region.",
+    )
+    group.add_argument(
+        "--fault-probability",
+        type=float,
+        default=None,
+        help="Override the profile's probability of a fault per upstream request (0..1).",
+    )
+    group.add_argument("--fault-seed", type=int, default=1, help="Seed of every fault decision.")
+    group.add_argument(
+        "--ingest",
+        choices=list(INGEST_MODES),
+        default="hardened",
+        help="Ingest of the embedded stack: hardened, or naive (falls for the lies).",
+    )
+    group.add_argument(
+        "--upstream",
+        default="",
+        help="External upstream URL: with --host, start only the fault proxy in front of it.",
+    )
+    group.add_argument(
+        "--min-items", type=int, default=50, help="Fewest items an honest region serves."
+    )
+    group.add_argument("--thresholds", default="", help="Thresholds file (JSON) for the verdict.")
+    group.add_argument(
+        "--generation-s",
+        type=float,
+        default=10.0,
+        include_in_web_ui=False,
+        help="Seconds between upstream catalog generations of the embedded simulator.",
+    )
+
+
+@dataclass(frozen=True)
+class StormSettings:
+    """Validated options of one storm."""
+
+    target: str
+    profile: dict[str, Any]
+    profile_path: str
+    seed: int
+    ingest: str
+    upstream: str
+    min_items: int
+    thresholds: str
+    generation_s: float
+
+
+def settings_from(options: argparse.Namespace) -> StormSettings:
+    """Validate the parsed options; raise StormError with one line naming what to change."""
+    target = options.fault_target
+    if target == "random":
+        target = random.Random(options.fault_seed).choice(REGIONS)
+    if options.fault_probability is not None and not 0.0 <= options.fault_probability <= 1.0:
+        raise StormError(
+            f"--fault-probability {options.fault_probability}: use a number from 0 to 1"
+        )
+    if options.min_items < 1:
+        raise StormError(f"--min-items {options.min_items}: use a positive count")
+    if options.generation_s <= 0:
+        raise StormError(f"--generation-s {options.generation_s}: use a positive number")
+    if options.thresholds and not Path(options.thresholds).is_file():
+        raise StormError(f"--thresholds {options.thresholds}: no such file")
+
+    profile = retarget(load_profile(options.fault_profile), target, options.fault_profile)
+    if options.fault_probability is not None:
+        profile[target]["probability"] = options.fault_probability
+    return StormSettings(
+        target=target,
+        profile=profile,
+        profile_path=options.fault_profile,
+        seed=options.fault_seed,
+        ingest=options.ingest,
+        upstream=options.upstream.rstrip("/"),
+        min_items=options.min_items,
+        thresholds=options.thresholds,
+        generation_s=options.generation_s,
+    )
+
+
+def load_profile(path: str) -> dict[str, Any]:
+    """Read a profile file; its content is validated by the proxy's own rules."""
+    file = Path(path) if Path(path).is_absolute() or Path(path).exists() else ROOT / path
+    try:
+        data = json.loads(file.read_text())
+    except FileNotFoundError:
+        raise StormError(f"--fault-profile {path}: no such file") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise StormError(f"--fault-profile {path}: not a JSON file ({exc})") from None
+    if not isinstance(data, dict) or not data:
+        raise StormError(f"--fault-profile {path}: expected an object {{REGION: spec}}")
+    return data
+
+
+def retarget(profile: dict[str, Any], target: str, path: str) -> dict[str, Any]:
+    """Apply the profile's fault mix to `target`: one storm lies to exactly one region.
+
+    A profile naming the target uses that region's spec; a profile naming a single other
+    region lends its spec to the target (so the DE example drives a storm on JP).
+    """
+    if target in profile:
+        spec = profile[target]
+    elif len(profile) == 1:
+        spec = next(iter(profile.values()))
+    else:
+        named = " ".join(sorted(profile))
+        raise StormError(
+            f"--fault-profile {path}: names several regions ({named}) but not {target}; "
+            "choose --fault-target among them or give a one-region profile"
+        )
+    if not isinstance(spec, dict):
+        raise StormError(f"--fault-profile {path}: the spec of {target} must be an object")
+    return {target: dict(spec)}

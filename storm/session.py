@@ -1,0 +1,257 @@
+"""One storm's life cycle, driven by Locust's events.
+
+init      validate the options, co-launch the stack, wait until every region is cached,
+          record the "start" cache snapshot
+test_start load the fault profile into the proxy: the fault window opens
+test_stop  the fault window closes
+quitting  stop the users, record the "end" snapshot, stop the stack, write Locust's final
+          CSVs, compute the verdict and make its exit code Locust's
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from locust.env import Environment
+from locust.runners import MasterRunner, WorkerRunner
+from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
+
+import analysis
+from common import REGIONS
+from storm.errors import StormError
+from storm.options import StormSettings, settings_from
+from storm.stack import Stack, get_json, last_line, put_json, wait_until
+
+log = logging.getLogger(__name__)
+
+WARM_TIMEOUT_S = 30.0
+
+
+class Storm:
+    """State of the storm in the Locust process that owns the stack (master or local)."""
+
+    def __init__(self, environment: Environment, settings: StormSettings, prefix: Path) -> None:
+        self.environment = environment
+        self.settings = settings
+        self.prefix = prefix
+        self.stack = Stack(prefix.parent)
+        self.proxy_url = ""
+        self.upstream_url = settings.upstream
+        self.discovery_url = ""
+        self.snapshots: list[dict[str, Any]] = []
+        self.fault_window: list[float | None] = [None, None]
+        self.started_at = time.time()
+        self.finished = False
+        self.report = ""
+
+    # -- init -------------------------------------------------------------------------
+
+    def launch(self) -> None:
+        """Start the services this storm needs and wait until they are ready."""
+        self.prefix.parent.mkdir(parents=True, exist_ok=True)
+        self._clear_previous_run()
+        external = bool(self.environment.host)
+        if not external:
+            upstream = self.stack.start("upstream", self._upstream_args())
+            self.upstream_url = upstream.url
+        if self.upstream_url:
+            self.proxy_url = self.stack.start("faults", self._proxy_args()).url
+        if not external:
+            self.discovery_url = self.stack.start("discovery", self._discovery_args()).url
+            self.environment.host = self.discovery_url
+            wait_until(self._warm, "caching every region", WARM_TIMEOUT_S)
+            self.take_snapshot("start")
+        self.write_run_file()
+
+    def _clear_previous_run(self) -> None:
+        stem = self.prefix.name
+        for old in self.prefix.parent.glob(f"{stem}_*"):
+            old.unlink()
+        for name in ("verdict.json", "verdict.md", "junit.xml", "blast_radius.png"):
+            (self.prefix.parent / name).unlink(missing_ok=True)
+        (self.prefix.parent / "discovery.db").unlink(missing_ok=True)
+
+    def _upstream_args(self) -> list[str]:
+        seed, gen = str(self.settings.seed), str(self.settings.generation_s)
+        return ["discovery", "upstream", "--seed", seed, "--generation-s", gen]
+
+    def _proxy_args(self) -> list[str]:
+        ledger = f"{self.prefix}_ledger.csv"
+        seed = str(self.settings.seed)
+        return ["faults", "--upstream", self.upstream_url, "--seed", seed, "--ledger", ledger]
+
+    def _discovery_args(self) -> list[str]:
+        db = str(self.prefix.parent / "discovery.db")
+        return [
+            "discovery",
+            "serve",
+            "--upstream",
+            self.proxy_url,
+            "--db",
+            db,
+            "--ingest",
+            self.settings.ingest,
+            "--min-items",
+            str(self.settings.min_items),
+        ]
+
+    def _warm(self) -> bool:
+        if not self.stack.alive():
+            raise_dead(self.stack)
+        return bool(get_json(f"{self.discovery_url}/health").get("warm"))
+
+    # -- fault window -----------------------------------------------------------------
+
+    def open_fault_window(self) -> None:
+        """Load the profile into the proxy; a refusal leaves a run without faults, which
+        the verdict reports as inconclusive rather than as a pass."""
+        if not self.proxy_url or self.fault_window[0] is not None:
+            return
+        try:
+            put_json(f"{self.proxy_url}/__faults/profile", self.settings.profile)
+        except StormError as exc:
+            log.error("fault window did not open: %s", exc)
+            return
+        self.fault_window[0] = time.time()
+        log.info("fault window open: %s", json.dumps(self.settings.profile))
+
+    def close_fault_window(self) -> None:
+        if self.fault_window[0] is not None and self.fault_window[1] is None:
+            self.fault_window[1] = time.time()
+
+    # -- snapshots --------------------------------------------------------------------
+
+    def take_snapshot(self, label: str) -> None:
+        """Record every region's cached snapshot beside the upstream's truth for it."""
+        cache = get_json(f"{self.discovery_url}/snapshot")
+        regions: dict[str, Any] = {}
+        for region, view in cache.get("regions", {}).items():
+            entry = {key: view.get(key) for key in ("rows", "digest", "generation", "breaker")}
+            if view.get("generation") is not None:
+                query = f"region={region}&generation={view['generation']}"
+                truth = get_json(f"{self.upstream_url}/truth?{query}")
+                entry["truth_rows"] = truth.get("item_count")
+                entry["truth_digest"] = truth.get("digest")
+            regions[region] = entry
+        self.snapshots.append({"label": label, "taken_at": time.time(), "regions": regions})
+        write_json(Path(f"{self.prefix}_snapshots.json"), {"snapshots": self.snapshots})
+
+    # -- quitting ---------------------------------------------------------------------
+
+    def finish(self) -> int:
+        """End the storm and return the verdict's exit code."""
+        if self.finished:
+            return 2
+        self.finished = True
+        runner = self.environment.runner
+        if runner is not None and runner.state not in ("stopped", "ready"):
+            runner.stop()
+        self.close_fault_window()
+        try:
+            if self.discovery_url and self.stack.alive():
+                self.take_snapshot("end")
+        except StormError as exc:
+            log.error("no end snapshot: %s", exc)
+        finally:
+            self.stack.stop()
+        self.write_run_file()
+        self.write_final_csvs()
+        # Locust prints its own summary after this; the verdict is kept to be printed last.
+        with contextlib.redirect_stdout(io.StringIO()) as out:
+            code = analysis.run(
+                str(self.prefix),
+                target=self.settings.target,
+                thresholds_path=self.settings.thresholds or None,
+                out_dir=None,
+            )
+        self.report = out.getvalue()
+        return code
+
+    def write_final_csvs(self) -> None:
+        """Locust's periodic CSVs can miss the last second of requests: write them now."""
+        writer = StatsCSV(self.environment, PERCENTILES_TO_REPORT)
+        for suffix, write in (("stats", writer.requests_csv), ("failures", writer.failures_csv)):
+            path = Path(f"{self.prefix}_{suffix}.csv")
+            tmp = path.with_suffix(".csv.tmp")
+            with tmp.open("w", newline="") as out:
+                write(csv.writer(out))
+            os.replace(tmp, path)
+
+    def write_run_file(self) -> None:
+        write_json(
+            Path(f"{self.prefix}_run.json"),
+            {
+                "target": self.settings.target,
+                "ingest": self.settings.ingest,
+                "seed": self.settings.seed,
+                "profile": self.settings.profile,
+                "profile_path": self.settings.profile_path,
+                "regions": list(REGIONS),
+                "min_items": self.settings.min_items,
+                "started_at": self.started_at,
+                "fault_window": self.fault_window,
+                "host": self.environment.host,
+                "proxy": self.proxy_url,
+            },
+        )
+
+
+def write_json(path: Path, data: object) -> None:
+    """Write then rename: a killed storm never leaves half a file."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def raise_dead(stack: Stack) -> None:
+    for child in stack.children:
+        if child.proc.poll() is not None:
+            raise StormError(f"{child.name} exited: {last_line(child.log_path)}")
+
+
+def csv_prefix(options: Any) -> Path:
+    """The run's CSV prefix: Locust's --csv, else a fresh folder under reports/."""
+    if options.csv_prefix:
+        return Path(options.csv_prefix).resolve()
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    return (Path("reports") / stamp / "storm").resolve()
+
+
+def fail(message: str) -> None:
+    """Report a user error in one line and leave with exit code 2."""
+    sys.stderr.write(f"blast-radius: {message}\n")
+    sys.stderr.flush()
+    raise SystemExit(2)
+
+
+def begin(environment: Environment) -> Storm | None:
+    """Create and launch the storm in the process that owns it; workers start nothing."""
+    if isinstance(environment.runner, WorkerRunner):
+        return None
+    options = environment.parsed_options
+    try:
+        settings = settings_from(options)
+        storm = Storm(environment, settings, csv_prefix(options))
+    except StormError as exc:
+        fail(str(exc))
+        return None
+    try:
+        storm.launch()
+    except StormError as exc:
+        storm.stack.stop()
+        fail(str(exc))
+    except BaseException:
+        storm.stack.stop()
+        raise
+    if isinstance(environment.runner, MasterRunner):
+        log.info("master owns the stack at %s", environment.host)
+    return storm

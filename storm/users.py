@@ -1,0 +1,78 @@
+"""The region users: each reads /discover for its region and checks every response.
+
+Request names carry the region (`/discover [DE]`), so Locust's own statistics are per
+region. Each response's snapshot age is reported as a request of type STALENESS named
+after the region, so freshness lands in Locust's CSVs beside latency.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+
+from locust import between, task
+from locust.contrib.fasthttp import FastHttpUser
+
+from common import REGIONS
+from storm.checks import check_discover
+
+SEARCH_WORDS = ("drama", "comedy", "live", "music", "travel", "science", "cooking", "sport")
+STALENESS = "STALENESS"
+
+
+class RegionUser(FastHttpUser):
+    """Reads one region's discovery results; subclasses set `region`."""
+
+    abstract = True
+    region = ""
+    min_items = 50
+    wait_time = between(0.05, 0.25)
+
+    def on_start(self) -> None:
+        options = self.environment.parsed_options
+        if options is not None:
+            self.min_items = int(getattr(options, "min_items", self.min_items))
+
+    @task(3)
+    def discover(self) -> None:
+        self._read(f"/discover?region={self.region}", f"/discover [{self.region}]", False)
+
+    @task(1)
+    def search(self) -> None:
+        word = random.choice(SEARCH_WORDS)
+        url = f"/discover?region={self.region}&q={word}"
+        self._read(url, f"/discover?q [{self.region}]", True)
+
+    def _read(self, url: str, name: str, searched: bool) -> None:
+        with self.client.get(url, name=name, catch_response=True) as resp:
+            payload = None
+            if resp.status_code == 200:
+                try:
+                    payload = json.loads(resp.content or b"")
+                except ValueError:
+                    resp.failure("dishonest: body is not JSON")
+                    return
+            outcome = check_discover(
+                resp.status_code or 0, payload, self.region, self.min_items, searched
+            )
+            if outcome.problem is not None:
+                resp.failure(outcome.problem)
+            else:
+                resp.success()
+        if outcome.age_s is not None:
+            self.environment.events.request.fire(
+                request_type=STALENESS,
+                name=self.region,
+                response_time=outcome.age_s * 1000.0,
+                response_length=0,
+                exception=None,
+                context={},
+            )
+
+
+def region_user_classes() -> dict[str, type[RegionUser]]:
+    """One user class per region, named after it (`DEUser`), as Locust lists them."""
+    return {
+        f"{region}User": type(f"{region}User", (RegionUser,), {"region": region})
+        for region in REGIONS
+    }

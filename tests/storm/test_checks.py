@@ -1,0 +1,93 @@
+"""The honesty checks a region user applies to every /discover response."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from storm.checks import check_discover
+
+
+def payload(region: str = "DE", count: int = 60, **overrides: Any) -> dict[str, Any]:
+    items = [
+        {"id": f"{region}-{n:06d}", "title": f"title {n}", "region": region} for n in range(count)
+    ]
+    body: dict[str, Any] = {
+        "region": region,
+        "generation": 3,
+        "age_s": 1.5,
+        "snapshot_items": count,
+        "count": count,
+        "items": items,
+    }
+    body.update(overrides)
+    return body
+
+
+def test_complete_response_is_honest_and_reports_its_age() -> None:
+    outcome = check_discover(200, payload(), "DE", 50, searched=False)
+    assert outcome.problem is None
+    assert outcome.age_s == 1.5
+
+
+def test_error_status_is_unavailable_not_dishonest() -> None:
+    outcome = check_discover(503, None, "DE", 50, searched=False)
+    assert outcome.problem == "unavailable: status 503"
+
+
+def test_partial_catalogue_is_dishonest() -> None:
+    outcome = check_discover(200, payload(count=12), "DE", 50, searched=False)
+    assert outcome.problem is not None
+    assert outcome.problem.startswith("dishonest: partial catalogue")
+
+
+def test_empty_catalogue_is_dishonest() -> None:
+    outcome = check_discover(200, payload(count=0), "DE", 50, searched=False)
+    assert outcome.problem is not None and outcome.problem.startswith("dishonest:")
+
+
+def test_search_results_may_be_few() -> None:
+    outcome = check_discover(200, payload(count=3), "DE", 50, searched=True)
+    assert outcome.problem is None
+
+
+def test_null_id_is_dishonest() -> None:
+    body = payload()
+    body["items"][7]["id"] = None
+    outcome = check_discover(200, body, "DE", 50, searched=False)
+    assert outcome.problem == "dishonest: item with null id"
+
+
+def test_duplicated_item_is_dishonest() -> None:
+    body = payload()
+    body["items"][1]["id"] = body["items"][0]["id"]
+    outcome = check_discover(200, body, "DE", 50, searched=False)
+    assert outcome.problem == "dishonest: duplicated item id"
+
+
+def test_item_of_another_region_is_dishonest() -> None:
+    body = payload()
+    body["items"][0]["region"] = "JP"
+    outcome = check_discover(200, body, "DE", 50, searched=False)
+    assert outcome.problem == "dishonest: item of region 'JP' in DE"
+
+
+def test_other_region_served_is_dishonest() -> None:
+    outcome = check_discover(200, payload(region="JP"), "DE", 50, searched=False)
+    assert outcome.problem == "dishonest: region 'JP' served for DE"
+
+
+def test_count_that_disagrees_with_snapshot_is_dishonest() -> None:
+    outcome = check_discover(200, payload(snapshot_items=70), "DE", 50, searched=False)
+    assert outcome.problem == "dishonest: item count differs from snapshot_items"
+
+
+def test_body_that_is_not_an_object_is_dishonest() -> None:
+    outcome = check_discover(200, [1, 2], "DE", 50, searched=False)
+    assert outcome.problem == "dishonest: body is not a JSON object"
+
+
+def test_missing_age_is_dishonest() -> None:
+    body = payload()
+    del body["age_s"]
+    outcome = check_discover(200, body, "DE", 50, searched=False)
+    assert outcome.problem == "dishonest: age_s missing, staleness unknown"

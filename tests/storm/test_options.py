@@ -1,0 +1,73 @@
+"""Storm options: a profile's fault mix lands on the target, bad options are refused."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pytest
+
+from storm.errors import StormError
+from storm.options import retarget, settings_from
+
+
+def options(tmp_path: Path, profile: object, **overrides: object) -> argparse.Namespace:
+    path = tmp_path / "profile.json"
+    path.write_text(profile if isinstance(profile, str) else json.dumps(profile))
+    values: dict[str, object] = {
+        "fault_target": "DE",
+        "fault_profile": str(path),
+        "fault_probability": None,
+        "fault_seed": 1,
+        "ingest": "hardened",
+        "upstream": "",
+        "min_items": 50,
+        "thresholds": "",
+        "generation_s": 10.0,
+    }
+    values.update(overrides)
+    return argparse.Namespace(**values)
+
+
+DE_MIX = {"DE": {"probability": 0.7, "types": ["truncate"]}}
+
+
+def test_one_region_profile_moves_to_the_target(tmp_path: Path) -> None:
+    settings = settings_from(options(tmp_path, DE_MIX, fault_target="JP"))
+    assert settings.profile == {"JP": {"probability": 0.7, "types": ["truncate"]}}
+
+
+def test_probability_option_overrides_the_profile(tmp_path: Path) -> None:
+    settings = settings_from(options(tmp_path, DE_MIX, fault_probability=1.0))
+    assert settings.profile["DE"]["probability"] == 1.0
+
+
+def test_random_target_is_reproducible_from_the_seed(tmp_path: Path) -> None:
+    first = settings_from(options(tmp_path, DE_MIX, fault_target="random", fault_seed=5))
+    again = settings_from(options(tmp_path, DE_MIX, fault_target="random", fault_seed=5))
+    assert first.target == again.target
+    assert list(first.profile) == [first.target]
+
+
+def test_profile_naming_other_regions_only_is_refused() -> None:
+    profile = {"US": {"probability": 1, "types": []}, "GB": {"probability": 1, "types": []}}
+    with pytest.raises(StormError, match="names several regions"):
+        retarget(profile, "DE", "p.json")
+
+
+def test_profile_that_is_not_json_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(StormError, match="not a JSON file"):
+        settings_from(options(tmp_path, "{not json"))
+
+
+def test_missing_profile_is_refused(tmp_path: Path) -> None:
+    opts = options(tmp_path, DE_MIX)
+    opts.fault_profile = str(tmp_path / "absent.json")
+    with pytest.raises(StormError, match="no such file"):
+        settings_from(opts)
+
+
+def test_probability_outside_zero_to_one_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(StormError, match="from 0 to 1"):
+        settings_from(options(tmp_path, DE_MIX, fault_probability=1.5))

@@ -1,0 +1,177 @@
+"""Short real storms: Locust, the co-launched stack, the proxy's lies and the verdict."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+LOCUST = str(Path(sys.executable).with_name("locust"))
+
+
+def storm_cmd(run_dir: Path, *extra: str, duration: str = "15s") -> list[str]:
+    return [
+        LOCUST,
+        "-f",
+        str(ROOT / "locustfile.py"),
+        "--headless",
+        "--only-summary",
+        "-u",
+        "8",
+        "-r",
+        "8",
+        "-t",
+        duration,
+        "--csv",
+        str(run_dir / "storm"),
+        "--generation-s",
+        "4",
+        *extra,
+    ]
+
+
+def run_storm(
+    run_dir: Path, *extra: str, timeout_s: float = 120
+) -> subprocess.CompletedProcess[str]:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return subprocess.run(
+        storm_cmd(run_dir, *extra),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+    )
+
+
+def storm_processes(run_dir: Path) -> list[int]:
+    """Pids of every process whose command line mentions this storm's folder."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if str(run_dir) in cmdline and int(entry.name) != os.getpid():
+            pids.append(int(entry.name))
+    return pids
+
+
+def wait_gone(run_dir: Path, timeout_s: float = 10.0) -> list[int]:
+    deadline = time.monotonic() + timeout_s
+    while (left := storm_processes(run_dir)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return left
+
+
+def ledger_regions(run_dir: Path) -> set[str]:
+    with (run_dir / "storm_ledger.csv").open() as file:
+        return {row["region"] for row in csv.DictReader(file)}
+
+
+def test_hardened_stack_contains_the_fault_and_passes(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    done = run_storm(run_dir, "--fault-target", "JP", "--fault-probability", "0.8")
+
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    verdict = json.loads((run_dir / "verdict.json").read_text())
+    assert verdict["verdict"] == "PASS"
+    assert verdict["target"] == "JP"
+    assert verdict["regions"]["JP"]["role"] == "target"
+    assert ledger_regions(run_dir) == {"JP"}
+    for name in ("verdict.md", "junit.xml", "blast_radius.png", "storm_stats.csv"):
+        assert (run_dir / name).exists(), name
+    assert "PASS" in done.stdout
+    assert wait_gone(run_dir) == []
+
+
+def test_naive_ingest_serves_partial_data_and_fails(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    done = run_storm(run_dir, "--ingest", "naive", "--fault-probability", "0.8")
+
+    assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
+    verdict = json.loads((run_dir / "verdict.json").read_text())
+    assert verdict["verdict"] == "FAIL"
+    assert verdict["regions"]["DE"]["verdict"] == "FAIL"
+    assert any("DE" in reason and "honesty" in reason for reason in verdict["reasons"])
+    assert wait_gone(run_dir) == []
+
+
+def test_bad_profile_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    profile = tmp_path / "bad.json"
+    profile.write_text('{"DE": {"probability": 0.5, "types": ["truncate"]')
+    done = run_storm(run_dir, "--fault-profile", str(profile))
+
+    assert done.returncode == 2
+    lines = [line for line in done.stderr.splitlines() if "blast-radius" in line]
+    assert len(lines) == 1 and "bad.json" in lines[0]
+    assert "Traceback" not in done.stderr
+    assert wait_gone(run_dir) == []
+
+
+def test_unknown_fault_kind_is_refused_before_any_load(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    profile = tmp_path / "kinds.json"
+    profile.write_text('{"DE": {"probability": 0.5, "types": ["gremlins"]}}')
+    done = run_storm(run_dir, "--fault-profile", str(profile))
+
+    assert done.returncode == 2
+    assert "gremlins" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (run_dir / "storm_stats.csv").exists()
+    assert wait_gone(run_dir) == []
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_storm_leaves_no_process(tmp_path: Path, signum: int) -> None:
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    cmd = storm_cmd(run_dir, duration="60s")
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 40
+        while len(storm_processes(run_dir)) < 4 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert len(storm_processes(run_dir)) >= 4, "the stack never came up"
+        time.sleep(2)
+        proc.send_signal(signum)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert wait_gone(run_dir) == []
+
+
+def test_killed_storm_leaves_no_process(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    proc = subprocess.Popen(
+        storm_cmd(run_dir, duration="60s"),
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 40
+        while len(storm_processes(run_dir)) < 4 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert len(storm_processes(run_dir)) >= 4, "the stack never came up"
+        proc.kill()
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert wait_gone(run_dir, timeout_s=10) == []
