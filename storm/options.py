@@ -19,7 +19,8 @@ INGEST_MODES = ("hardened", "naive")
 
 def add_arguments(parser: Any) -> None:
     """Register the options on Locust's parser (an argparse parser with UI extras)."""
-    group = parser.add_argument_group("blast-radius")
+    # Locust's own parser, not an argument group: only it knows include_in_web_ui.
+    group = parser
     group.add_argument(
         "--fault-target",
         choices=[*REGIONS, "random"],

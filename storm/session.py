@@ -167,12 +167,16 @@ class Storm:
         self.write_final_csvs()
         # Locust prints its own summary after this; the verdict is kept to be printed last.
         with contextlib.redirect_stdout(io.StringIO()) as out:
-            code = analysis.run(
-                str(self.prefix),
-                target=self.settings.target,
-                thresholds_path=self.settings.thresholds or None,
-                out_dir=None,
-            )
+            try:
+                code = analysis.run(
+                    str(self.prefix),
+                    target=self.settings.target,
+                    thresholds_path=self.settings.thresholds or None,
+                    out_dir=None,
+                )
+            except analysis.BadInputError as exc:
+                print(f"blast-radius: no verdict: {exc}")
+                code = 2
         self.report = out.getvalue()
         return code
 
@@ -238,6 +242,8 @@ def begin(environment: Environment) -> Storm | None:
     if isinstance(environment.runner, WorkerRunner):
         return None
     options = environment.parsed_options
+    if options is None:
+        return None
     try:
         settings = settings_from(options)
         storm = Storm(environment, settings, csv_prefix(options))

@@ -1,0 +1,14 @@
+"""Locust CSVs, the fault ledger and cache snapshots in; a per-region verdict out.
+
+`python -m analysis PREFIX [--target REGION] [--thresholds FILE] [--out DIR]` reads the
+files a storm left beside PREFIX, checks containment, honesty, bounded latency and the
+evidence behind them per region, writes verdict.json, verdict.md, junit.xml and
+blast_radius.png, prints the table, and exits 0 PASS, 1 FAIL, 3 INCONCLUSIVE or 2 on
+bad input. `run()` does the same in-process and returns the exit code.
+"""
+
+from analysis.errors import AnalysisError, BadInputError
+from analysis.runner import EXIT_CODES, run
+from analysis.thresholds import Thresholds
+
+__all__ = ["EXIT_CODES", "AnalysisError", "BadInputError", "Thresholds", "run"]

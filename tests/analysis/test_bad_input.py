@@ -1,0 +1,196 @@
+"""Inputs the analysis refuses: exit 2, one stderr line naming the input, nothing written."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from analysis.__main__ import main
+from tests.analysis.runs import REPORTS, RunSpec
+
+MakeRun = Callable[..., Path]
+
+
+def refuse(capsys: pytest.CaptureFixture[str], argv: list[str], out: Path) -> str:
+    """Run the CLI in-process, assert the refusal contract and return the stderr line."""
+    code = main(argv)
+
+    captured = capsys.readouterr()
+    assert code == 2
+    assert captured.out == ""
+    lines = captured.err.splitlines()
+    assert len(lines) == 1, captured.err
+    assert "Traceback" not in captured.err
+    assert not [name for name in REPORTS if (out / name).exists()]
+    assert not list(out.glob(".*.tmp"))
+    return lines[0]
+
+
+def rewrite(path: Path, transform: Callable[[str], str]) -> None:
+    path.write_text(transform(path.read_text()))
+
+
+@pytest.mark.parametrize(
+    ("suffix", "transform", "expected"),
+    [
+        ("stats.csv", lambda text: "", "the file is empty"),
+        ("stats.csv", lambda text: text[: len(text) // 2], "truncated"),
+        ("stats.csv", lambda text: text.rsplit("\n", 2)[0] + "\n", "truncated"),
+        ("stats.csv", lambda text: text.replace(",200,", ",two hundred,", 1), "not a count"),
+        ("stats.csv", lambda text: text.replace("Failure Count", "Failures"), "missing columns"),
+        ("stats.csv", lambda text: text.replace(",40,", ',"40,', 1), "garbled CSV"),
+        ("stats.csv", lambda text: text.replace(",20,40,", ",20,fast,", 1), "not a number"),
+        ("failures.csv", lambda text: "", "the file is empty"),
+        ("failures.csv", lambda text: "Method,Name\n", "missing columns Error, Occurrences"),
+        ("ledger.csv", lambda text: "when,where\n1,DE\n", "missing columns time, region"),
+        ("snapshots.json", lambda text: text[:40], "the file is garbled"),
+        ("snapshots.json", lambda text: '{"snapshots": [{"label": 3}]}', "the file is garbled"),
+        ("run.json", lambda text: "[]", "the file is garbled"),
+    ],
+    ids=[
+        "empty_stats",
+        "stats_cut_mid_row",
+        "stats_without_aggregated_row",
+        "stats_count_not_a_number",
+        "stats_wrong_columns",
+        "stats_unterminated_quote",
+        "stats_percentile_not_a_number",
+        "empty_failures",
+        "failures_wrong_columns",
+        "ledger_wrong_columns",
+        "snapshots_cut",
+        "snapshots_wrong_shape",
+        "run_file_not_an_object",
+    ],
+)
+def test_damaged_run_file_is_refused_naming_it(
+    make_run: MakeRun,
+    capsys: pytest.CaptureFixture[str],
+    suffix: str,
+    transform: Callable[[str], str],
+    expected: str,
+) -> None:
+    prefix = make_run()
+    damaged = Path(f"{prefix}_{suffix}")
+    rewrite(damaged, transform)
+
+    line = refuse(capsys, [str(prefix)], prefix.parent)
+
+    assert line.startswith(f"analysis: {damaged}: ")
+    assert expected in line
+
+
+def test_missing_stats_file_is_refused(
+    make_run: MakeRun, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prefix = make_run()
+    Path(f"{prefix}_stats.csv").unlink()
+
+    line = refuse(capsys, [str(prefix)], prefix.parent)
+
+    assert line == (
+        f"analysis: {prefix}_stats.csv: no such file: "
+        "rerun the storm or pass the PREFIX given to locust --csv"
+    )
+
+
+def test_wrong_prefix_is_refused(make_run: MakeRun, capsys: pytest.CaptureFixture[str]) -> None:
+    prefix = make_run()
+
+    line = refuse(capsys, [str(prefix.parent / "stats")], prefix.parent)
+
+    assert "stats_stats.csv: no such file" in line
+
+
+def test_unknown_target_is_refused(make_run: MakeRun, capsys: pytest.CaptureFixture[str]) -> None:
+    prefix = make_run()
+
+    line = refuse(capsys, [str(prefix), "--target", "XX"], prefix.parent)
+
+    assert line == "analysis: --target: unknown region 'XX': use one of US GB DE FR JP KR BR AU"
+
+
+def test_unknown_target_in_run_file_is_refused(
+    make_run: MakeRun, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prefix = make_run(RunSpec(target="ZZ"))
+
+    line = refuse(capsys, [str(prefix)], prefix.parent)
+
+    assert line.startswith(f"analysis: {prefix}_run.json: target: unknown region 'ZZ'")
+
+
+def test_no_target_anywhere_is_refused(
+    make_run: MakeRun, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prefix = make_run(RunSpec(run_file=False))
+
+    line = refuse(capsys, [str(prefix)], prefix.parent)
+
+    assert line.startswith("analysis: no target: pass --target REGION")
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ('{"clean_p95": 800}', "unknown key 'clean_p95': use only min_requests"),
+        ('{"clean_p95_ms": "fast"}', "clean_p95_ms = 'fast': Input should be a valid number"),
+        ('{"min_requests": 2.5}', "min_requests = 2.5: Input should be a valid integer"),
+        ('{"clean_min_success_rate": 1.5}', "less than or equal to 1"),
+        ('{"clean_p95_ms": 800', "not valid JSON"),
+        ("[800]", "Input should be an object"),
+    ],
+    ids=["unknown_key", "string_for_number", "float_for_count", "rate_over_one", "cut", "list"],
+)
+def test_bad_thresholds_file_is_refused(
+    make_run: MakeRun,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    content: str,
+    expected: str,
+) -> None:
+    prefix = make_run()
+    thresholds = tmp_path / "thresholds.json"
+    thresholds.write_text(content)
+
+    line = refuse(capsys, [str(prefix), "--thresholds", str(thresholds)], prefix.parent)
+
+    assert line.startswith(f"analysis: --thresholds {thresholds}: ")
+    assert expected in line
+
+
+def test_missing_thresholds_file_is_refused(
+    make_run: MakeRun, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    prefix = make_run()
+    missing = tmp_path / "nope.json"
+
+    line = refuse(capsys, [str(prefix), "--thresholds", str(missing)], prefix.parent)
+
+    assert line == (
+        f"analysis: --thresholds {missing}: cannot read it (No such file or directory): "
+        "give an existing JSON file"
+    )
+
+
+def test_out_that_is_a_file_is_refused(
+    make_run: MakeRun, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    prefix = make_run()
+    out = tmp_path / "reports"
+    out.write_text("not a folder")
+
+    line = refuse(capsys, [str(prefix), "--out", str(out)], prefix.parent)
+
+    assert line == f"analysis: --out {out}: not a folder: choose a folder for the reports"
+
+
+def test_usage_error_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["a", "b"])
+
+    assert exit_info.value.code == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == ["python -m analysis: unrecognized arguments: b: see --help"]

@@ -1,0 +1,78 @@
+"""`python -m analysis` as a real child process: its exit codes and its output streams."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.analysis.runs import REPORTS, RegionLoad, RunSpec
+
+MakeRun = Callable[..., Path]
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def analyse(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "analysis", *args],
+        check=False,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def inconclusive() -> RunSpec:
+    return RunSpec(ledger=[])
+
+
+def failing() -> RunSpec:
+    spec = RunSpec()
+    spec.loads["GB"] = RegionLoad(unavailable=40)
+    return spec
+
+
+@pytest.mark.parametrize(
+    ("spec", "code", "verdict"),
+    [(RunSpec, 0, "PASS"), (failing, 1, "FAIL"), (inconclusive, 3, "INCONCLUSIVE")],
+    ids=["pass_exits_0", "fail_exits_1", "inconclusive_exits_3"],
+)
+def test_exit_code_follows_the_verdict(
+    make_run: MakeRun, spec: Callable[[], RunSpec], code: int, verdict: str
+) -> None:
+    prefix = make_run(spec())
+
+    result = analyse(str(prefix))
+
+    assert result.returncode == code, result.stderr
+    assert f"verdict: {verdict}" in result.stdout.splitlines()
+    assert result.stderr == ""
+    assert all((prefix.parent / name).exists() for name in REPORTS)
+
+
+def test_bad_input_exits_2_with_one_stderr_line(make_run: MakeRun) -> None:
+    prefix = make_run()
+
+    result = analyse(str(prefix), "--target", "Mars")
+
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
+        "analysis: --target: unknown region 'Mars': use one of US GB DE FR JP KR BR AU"
+    ]
+    assert not [name for name in REPORTS if (prefix.parent / name).exists()]
+
+
+def test_missing_prefix_argument_exits_2_with_one_line() -> None:
+    result = analyse()
+
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "python -m analysis: the following arguments are required: PREFIX: see --help"
+    ]
