@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from common import REGIONS
+from faults import ProfileError, parse_profile
 from storm.errors import StormError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -98,6 +99,7 @@ def settings_from(options: argparse.Namespace) -> StormSettings:
     profile = retarget(load_profile(options.fault_profile), target, options.fault_profile)
     if options.fault_probability is not None:
         profile[target]["probability"] = options.fault_probability
+    validate_profile(profile, options.fault_profile)
     return StormSettings(
         target=target,
         profile=profile,
@@ -123,6 +125,14 @@ def load_profile(path: str) -> dict[str, Any]:
     if not isinstance(data, dict) or not data:
         raise StormError(f"--fault-profile {path}: expected an object {{REGION: spec}}")
     return data
+
+
+def validate_profile(profile: dict[str, Any], path: str) -> None:
+    """Check the profile with the proxy's own rules before any service or user starts."""
+    try:
+        parse_profile(json.dumps(profile), path)
+    except ProfileError as exc:
+        raise StormError(str(exc)) from None
 
 
 def retarget(profile: dict[str, Any], target: str, path: str) -> dict[str, Any]:
