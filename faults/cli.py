@@ -1,0 +1,203 @@
+"""The command line: validate every input, then serve until a signal or the parent is gone.
+
+A bad option, profile, path or a port already taken ends the process with one stderr
+line and exit code 2, before anything is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import secrets
+import signal
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NoReturn
+
+from aiohttp import web
+from yarl import URL
+
+from faults.errors import UsageError
+from faults.ledger import Ledger
+from faults.profile import EMPTY_PROFILE, Profile, load_profile
+from faults.proxy import FaultProxy, build_app
+from faults.upstream import Upstream
+
+log = logging.getLogger(__name__)
+
+PARENT_POLL_S = 0.5
+SHUTDOWN_GRACE_S = 1.0
+UPSTREAM_TIMEOUT_S = 30.0
+MAX_PORT = 65535
+
+
+@dataclass(frozen=True)
+class Config:
+    """Every validated input of one proxy run."""
+
+    host: str
+    port: int
+    upstream_url: str
+    profile: Profile
+    seed: int
+    ledger_path: Path | None
+    ready_file: Path | None
+    parent_pid: int | None
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message}; see python -m faults --help")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The option parser of `python -m faults`."""
+    parser = _OneLineParser(
+        prog="python -m faults",
+        description="Reverse proxy in front of one upstream that lies for the regions "
+        "a fault profile names, reproducibly from a seed.",
+    )
+    parser.add_argument("--listen", type=int, required=True, metavar="PORT", help="0 = any")
+    parser.add_argument("--upstream", required=True, metavar="URL", help="base URL to forward to")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
+    parser.add_argument("--profile", type=Path, metavar="FILE", help="fault profile JSON")
+    parser.add_argument("--seed", type=int, help="seed of the fault draws (random if absent)")
+    parser.add_argument("--ledger", type=Path, metavar="PATH", help="CSV of injected faults")
+    parser.add_argument("--ready-file", type=Path, metavar="PATH", help='gets {"url": ...}')
+    parser.add_argument("--parent-pid", type=int, metavar="PID", help="exit when PID is gone")
+    return parser
+
+
+def parse_config(argv: list[str] | None) -> Config:
+    """Parse and check the options; raise UsageError naming the first bad one."""
+    args = build_parser().parse_args(argv)
+    if not 0 <= args.listen <= MAX_PORT:
+        raise UsageError(f"--listen {args.listen}: not a port; pass 0..{MAX_PORT} (0 = any)")
+    _check_upstream(args.upstream)
+    for option, path in (("--ledger", args.ledger), ("--ready-file", args.ready_file)):
+        if path is not None and not path.parent.is_dir():
+            raise UsageError(f"{option} {path}: folder {path.parent} does not exist; create it")
+    if args.parent_pid is not None and not _alive(args.parent_pid):
+        raise UsageError(f"--parent-pid {args.parent_pid}: no such process; pass a live pid")
+    return Config(
+        host=args.host,
+        port=args.listen,
+        upstream_url=args.upstream,
+        profile=load_profile(args.profile) if args.profile else EMPTY_PROFILE,
+        seed=args.seed if args.seed is not None else secrets.randbelow(2**31),
+        ledger_path=args.ledger,
+        ready_file=args.ready_file,
+        parent_pid=args.parent_pid,
+    )
+
+
+def _check_upstream(text: str) -> None:
+    try:
+        url = URL(text)
+    except ValueError:
+        url = URL()
+    if url.scheme not in ("http", "https") or not url.host or url.query_string or url.fragment:
+        raise UsageError(
+            f"--upstream {text}: not an http(s) base URL; pass one like http://127.0.0.1:8080"
+        )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _url_host(host: str) -> str:
+    if host in ("", "0.0.0.0", "::"):
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
+
+
+def _write_ready_file(path: Path, url: str, seed: int) -> None:
+    # Written to a temporary name and renamed, so a reader never sees half a file.
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(json.dumps({"url": url, "seed": seed}), encoding="utf-8")
+    os.replace(temporary, path)
+
+
+async def _listen(runner: web.AppRunner, config: Config) -> int:
+    site = web.TCPSite(runner, config.host, config.port)
+    try:
+        await site.start()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise UsageError(
+            f"--listen {config.port}: cannot listen on {config.host}:{config.port} "
+            f"({reason}); pick a free port or 0"
+        ) from None
+    return int(runner.addresses[0][1])
+
+
+async def _until_stopped(parent_pid: int | None) -> str:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    original_parent = os.getppid()
+    while not stop.is_set():
+        try:
+            await asyncio.wait_for(stop.wait(), PARENT_POLL_S)
+        except TimeoutError:
+            if parent_pid is None:
+                continue
+            # A dead parent that is not yet reaped still answers kill(0); being
+            # reparented is then the sign that it is gone.
+            orphaned = parent_pid == original_parent and os.getppid() != parent_pid
+            if orphaned or not _alive(parent_pid):
+                return f"parent process {parent_pid} is gone"
+    return "signal"
+
+
+async def serve(config: Config) -> int:
+    """Listen, announce the URL, and proxy until stopped; 0 after a clean shutdown."""
+    ledger = Ledger(config.ledger_path)
+    proxy = FaultProxy(
+        Upstream(config.upstream_url, UPSTREAM_TIMEOUT_S), config.profile, config.seed, ledger
+    )
+    runner = web.AppRunner(build_app(proxy), access_log=None, shutdown_timeout=SHUTDOWN_GRACE_S)
+    await runner.setup()
+    try:
+        port = await _listen(runner, config)
+        ledger.open()
+        url = f"http://{_url_host(config.host)}:{port}"
+        if config.ready_file is not None:
+            _write_ready_file(config.ready_file, url, config.seed)
+        log.info(
+            "listening on %s, upstream %s, seed %d, profile: %s",
+            url,
+            config.upstream_url,
+            config.seed,
+            config.profile.summary(),
+        )
+        reason = await _until_stopped(config.parent_pid)
+        log.info("shutting down: %s", reason)
+    finally:
+        await runner.cleanup()
+        ledger.close()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the proxy; the exit code is 0 after a clean shutdown, 2 on bad input."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        return asyncio.run(serve(parse_config(argv)))
+    except UsageError as exc:
+        print(f"faults: {exc}", file=sys.stderr)
+        return 2

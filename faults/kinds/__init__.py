@@ -1,0 +1,1 @@
+"""One module per fault kind; `faults.registry` maps their names to them."""

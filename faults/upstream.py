@@ -1,0 +1,136 @@
+"""Forwarding to the one configured upstream over a single pooled session.
+
+Only the path and query of an incoming request ever travel: they are appended to the
+configured base URL, so an absolute-form target (`GET http://elsewhere/ HTTP/1.1`) or a
+redirect can never send the proxy to another host.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import aiohttp
+from aiohttp import web
+from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
+
+from faults.errors import UpstreamError
+
+log = logging.getLogger(__name__)
+
+# RFC 9110 section 7.6.1: these describe one connection, not the message, so a proxy
+# must not pass them on. Host and Content-Length are rewritten by each hop instead.
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+        "content-length",
+    }
+)
+
+
+@dataclass(frozen=True)
+class UpstreamReply:
+    """One complete upstream response: end-to-end headers (no Content-Length) and raw body."""
+
+    status: int
+    reason: str
+    headers: CIMultiDict[str]
+    body: bytes
+
+    @property
+    def is_ok_with_body(self) -> bool:
+        """True for a 200 that carries bytes, the only reply a body fault can corrupt."""
+        return self.status == 200 and len(self.body) > 0
+
+
+def end_to_end(headers: CIMultiDictProxy[str] | CIMultiDict[str]) -> CIMultiDict[str]:
+    """Drop hop-by-hop headers, including any the Connection header names."""
+    named = {
+        token.strip().lower()
+        for value in headers.getall("Connection", [])
+        for token in value.split(",")
+    }
+    drop = HOP_BY_HOP | named
+    return CIMultiDict((name, value) for name, value in headers.items() if name.lower() not in drop)
+
+
+def relay(reply: UpstreamReply) -> web.Response:
+    """The upstream's reply as a response with status, headers and body unaltered."""
+    return web.Response(
+        status=reply.status, reason=reply.reason, headers=reply.headers, body=reply.body
+    )
+
+
+def bad_gateway(error: UpstreamError) -> web.Response:
+    """The short honest answer when the upstream cannot be reached."""
+    return web.Response(status=502, text=f"bad gateway: {error}\n")
+
+
+class Upstream:
+    """The configured upstream and the one client session used for every request to it."""
+
+    def __init__(self, base_url: str, timeout_s: float = 30.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s, connect=min(5.0, timeout_s))
+        self._session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        """Open the pooled session; call once from the running event loop."""
+        self._session = aiohttp.ClientSession(
+            timeout=self._timeout,
+            # Relay bytes exactly as sent: no decoding, no headers the client did not send,
+            # and no cookies carried from one client's response into another's request.
+            auto_decompress=False,
+            skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding"),
+            cookie_jar=aiohttp.DummyCookieJar(),
+        )
+
+    async def close(self) -> None:
+        """Close the pooled session and its connections."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def target(self, request: web.BaseRequest) -> URL:
+        """The upstream URL for `request`: base URL + the request's own path and query."""
+        path_qs = request.rel_url.raw_path_qs
+        if not path_qs.startswith("/"):
+            path_qs = "/" + path_qs
+        return URL(self.base_url + path_qs, encoded=True)
+
+    async def fetch(self, request: web.BaseRequest) -> UpstreamReply:
+        """Send `request` upstream and read the whole reply; raise UpstreamError if it fails."""
+        if self._session is None:
+            raise UpstreamError("the upstream session is not open")
+        target = self.target(request)
+        body = await request.read()
+        try:
+            async with self._session.request(
+                request.method,
+                target,
+                headers=end_to_end(request.headers),
+                data=body or None,
+                allow_redirects=False,
+            ) as response:
+                payload = await response.read()
+                return UpstreamReply(
+                    status=response.status,
+                    reason=response.reason or "",
+                    headers=end_to_end(response.headers),
+                    body=payload,
+                )
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            reason = str(exc) or type(exc).__name__
+            log.warning("upstream %s failed: %s", target, reason)
+            raise UpstreamError(f"{self.base_url} did not answer: {reason}") from exc

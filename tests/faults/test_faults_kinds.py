@@ -1,0 +1,276 @@
+"""Each fault kind, checked byte by byte on a raw socket through a real proxy process."""
+
+from __future__ import annotations
+
+import json
+import time
+from email.utils import parsedate_to_datetime
+
+from tests.faults.rawhttp import raw_request
+from tests.faults.support import Proxy, only
+from tests.faults.upstream_stub import ITEMS_PER_CATALOG, catalog_body
+
+BODY = catalog_body("DE")
+SIZE = len(BODY)
+
+
+def _catalog(marker: str, extra: str = "") -> str:
+    return f"/catalog?t={marker}{extra}"
+
+
+def test_slowloris_promises_full_length_and_trickles_one_byte_per_interval(proxy: Proxy) -> None:
+    proxy.put_profile(only("DE", "slowloris", interval_ms=20))
+
+    reply = raw_request(proxy.url, _catalog("slow-pace"), region="DE", timeout_s=0.6)
+
+    assert reply.status == 200
+    assert reply.content_length == SIZE
+    assert reply.end == "timeout"
+    assert 8 <= len(reply.body) <= 32
+    assert reply.body == BODY[: len(reply.body)]
+
+
+def test_slowloris_never_sends_the_last_byte(proxy: Proxy) -> None:
+    small = catalog_body("DE", item_count=1)
+    proxy.put_profile(only("DE", "slowloris", interval_ms=1))
+
+    reply = raw_request(proxy.url, _catalog("slow-last", "&items=1"), region="DE", timeout_s=2.0)
+
+    assert reply.content_length == len(small)
+    assert reply.end == "timeout"
+    assert reply.body == small[:-1]
+
+
+def test_slowloris_closes_with_fin_after_max_duration(proxy: Proxy) -> None:
+    proxy.put_profile(only("DE", "slowloris", interval_ms=20, max_duration_ms=300))
+
+    reply = raw_request(proxy.url, _catalog("slow-max"), region="DE", timeout_s=4.0)
+
+    assert reply.end == "fin"
+    assert 0.25 <= reply.elapsed_s < 2.5
+    assert 0 < len(reply.body) < SIZE
+    assert proxy.wait_for_row("slow-max")["end"] == "fin"
+
+
+def test_slowloris_stops_when_the_client_leaves(proxy: Proxy) -> None:
+    proxy.put_profile(only("DE", "slowloris", interval_ms=20))
+
+    raw_request(proxy.url, _catalog("slow-gone"), region="DE", timeout_s=0.3)
+    row = proxy.wait_for_row("slow-gone", timeout_s=3.0)
+
+    assert row["end"] == "client_gone"
+    assert 250 <= float(row["connected_ms"]) < 2000
+    assert int(row["bytes_written"]) < 100
+
+
+def test_truncate_sends_keep_fraction_then_fin(proxy: Proxy) -> None:
+    proxy.put_profile(only("DE", "truncate", keep_fraction=0.25))
+
+    reply = raw_request(proxy.url, _catalog("trunc-fin"), region="DE")
+
+    assert reply.status == 200
+    assert reply.content_length == SIZE
+    assert reply.body == BODY[: int(SIZE * 0.25)]
+    assert reply.end == "fin"
+
+
+def test_truncate_keep_bytes_then_rst(proxy: Proxy) -> None:
+    proxy.put_profile(only("DE", "truncate", keep_bytes=1000, end="rst"))
+
+    reply = raw_request(proxy.url, _catalog("trunc-rst"), region="DE")
+
+    assert reply.content_length == SIZE
+    assert reply.body == BODY[:1000]
+    assert reply.end == "rst"
+
+
+def test_truncate_keep_bytes_beyond_the_body_still_truncates(proxy: Proxy) -> None:
+    proxy.put_profile(only("DE", "truncate", keep_bytes=10 * SIZE))
+
+    reply = raw_request(proxy.url, _catalog("trunc-cap"), region="DE")
+
+    assert reply.body == BODY[:-1]
+    assert reply.end == "fin"
+
+
+def test_truncate_hang_keeps_the_connection_open(proxy: Proxy) -> None:
+    proxy.put_profile(only("DE", "truncate", end="hang", hang_max_ms=10_000))
+
+    reply = raw_request(proxy.url, _catalog("trunc-hang"), region="DE", timeout_s=0.5)
+
+    assert reply.end == "timeout"
+    assert reply.body == BODY[: SIZE // 2]
+    assert proxy.wait_for_row("trunc-hang")["end"] == "client_gone"
+
+
+def test_truncate_hang_closes_after_its_limit(proxy: Proxy) -> None:
+    proxy.put_profile(only("DE", "truncate", end="hang", hang_max_ms=300))
+
+    reply = raw_request(proxy.url, _catalog("trunc-limit"), region="DE", timeout_s=4.0)
+
+    assert reply.end == "fin"
+    assert reply.elapsed_s >= 0.28
+    assert proxy.wait_for_row("trunc-limit")["end"] == "hang"
+
+
+def test_lie_length_negative_sends_fewer_bytes_than_promised_then_fin(proxy: Proxy) -> None:
+    proxy.put_profile(only("DE", "lie_length"))
+
+    reply = raw_request(proxy.url, _catalog("lie-short"), region="DE")
+
+    assert reply.content_length == SIZE
+    assert reply.body == BODY[: SIZE - 32]
+    assert reply.end == "fin"
+
+
+def test_lie_length_positive_frames_a_short_body_and_sends_stray_bytes(proxy: Proxy) -> None:
+    proxy.put_profile(only("DE", "lie_length", delta_bytes=100))
+
+    reply = raw_request(proxy.url, _catalog("lie-long"), region="DE")
+
+    assert reply.content_length == SIZE - 100
+    assert reply.body == BODY
+    assert reply.end == "fin"
+
+
+def test_valid_garbage_empty_keeps_other_keys_and_frames_correctly(proxy: Proxy) -> None:
+    proxy.put_profile(only("DE", "valid_garbage"))
+
+    reply = raw_request(proxy.url, _catalog("garbage-empty"), region="DE", framed=True)
+
+    assert reply.status == 200
+    assert reply.end == "complete"
+    assert reply.content_length == len(reply.body)
+    assert reply.json() == {"region": "DE", "generation": 7, "item_count": 0, "items": []}
+    assert reply.headers["x-item-count"] == "0"
+
+
+def test_valid_garbage_null_ids_keeps_items_without_ids(proxy: Proxy) -> None:
+    proxy.put_profile(only("DE", "valid_garbage", mode="null_ids"))
+
+    reply = raw_request(proxy.url, _catalog("garbage-null"), region="DE", framed=True)
+    items = reply.json()["items"]
+
+    assert len(items) == ITEMS_PER_CATALOG
+    assert all(item["id"] is None for item in items)
+    assert items[3]["title"] == json.loads(BODY)["items"][3]["title"]
+
+
+def test_valid_garbage_decodes_a_gzip_body_and_sends_plain_garbage(proxy: Proxy) -> None:
+    proxy.put_profile(only("DE", "valid_garbage"))
+
+    reply = raw_request(proxy.url, _catalog("garbage-gzip", "&gzip=1"), region="DE", framed=True)
+
+    assert "content-encoding" not in reply.headers
+    assert reply.json()["items"] == []
+
+
+def test_valid_garbage_ndjson_empty_is_an_empty_body(proxy: Proxy) -> None:
+    proxy.put_profile(only("DE", "valid_garbage"))
+
+    target = _catalog("garbage-nd-empty", "&format=ndjson")
+    reply = raw_request(proxy.url, target, region="DE", framed=True)
+
+    assert reply.status == 200
+    assert reply.content_length == 0
+    assert reply.body == b""
+    assert reply.headers["content-type"].startswith("application/x-ndjson")
+
+
+def test_valid_garbage_ndjson_null_ids_keeps_lines(proxy: Proxy) -> None:
+    proxy.put_profile(only("DE", "valid_garbage", mode="null_ids"))
+
+    target = _catalog("garbage-nd-null", "&format=ndjson")
+    reply = raw_request(proxy.url, target, region="DE", framed=True)
+    lines = [json.loads(line) for line in reply.body.splitlines()]
+
+    assert reply.content_length == len(reply.body)
+    assert len(lines) == ITEMS_PER_CATALOG
+    assert all(line["id"] is None and line["region"] == "DE" for line in lines)
+
+
+def test_flap_alternates_503_and_the_forwarded_reply(proxy: Proxy) -> None:
+    proxy.put_profile(only("DE", "flap"))
+
+    replies = [
+        raw_request(proxy.url, _catalog(f"flap-{n}"), region="DE", framed=True) for n in range(4)
+    ]
+
+    assert [reply.status for reply in replies] == [503, 200, 503, 200]
+    assert replies[1].body == BODY
+
+
+def test_flap_state_is_never_shared_between_regions(proxy: Proxy) -> None:
+    profile = {**only("DE", "flap"), **only("FR", "flap")}
+    proxy.put_profile(profile)
+
+    order = ["DE", "DE", "FR", "DE", "FR", "FR"]
+    statuses = [
+        raw_request(proxy.url, _catalog(f"flap-mix-{n}"), region=region, framed=True).status
+        for n, region in enumerate(order)
+    ]
+
+    assert statuses == [503, 200, 503, 503, 200, 503]
+
+
+def test_flap_bad_count_and_good_count_shape_the_pattern(proxy: Proxy) -> None:
+    proxy.put_profile(only("DE", "flap", bad_count=2, good_count=1))
+
+    statuses = [
+        raw_request(proxy.url, _catalog(f"flap-count-{n}"), region="DE", framed=True).status
+        for n in range(6)
+    ]
+
+    assert statuses == [503, 503, 200, 503, 503, 200]
+
+
+def test_clock_skew_moves_date_and_last_modified_by_six_hours(proxy: Proxy) -> None:
+    proxy.put_profile(only("DE", "clock_skew"))
+
+    reply = raw_request(proxy.url, _catalog("skew"), region="DE", framed=True)
+    date_offset_s = parsedate_to_datetime(reply.headers["date"]).timestamp() - time.time()
+
+    assert reply.body == BODY
+    assert reply.headers["last-modified"] == "Wed, 01 Jan 2025 06:00:00 GMT"
+    assert 6 * 3600 - 60 < date_offset_s < 6 * 3600 + 60
+
+
+def test_clock_skew_negative_offset_moves_clocks_back(proxy: Proxy) -> None:
+    proxy.put_profile(only("DE", "clock_skew", offset_s=-3600))
+
+    reply = raw_request(proxy.url, _catalog("skew-back"), region="DE", framed=True)
+    date_offset_s = parsedate_to_datetime(reply.headers["date"]).timestamp() - time.time()
+
+    assert reply.headers["last-modified"] == "Tue, 31 Dec 2024 23:00:00 GMT"
+    assert -3600 - 60 < date_offset_s < -3600 + 60
+
+
+def test_dribble_then_reset_sends_half_in_paced_chunks_then_rst(proxy: Proxy) -> None:
+    proxy.put_profile(
+        only("DE", "dribble_then_reset", keep_fraction=0.5, chunk_bytes=1000, pause_ms=20)
+    )
+
+    reply = raw_request(proxy.url, _catalog("dribble"), region="DE")
+
+    assert reply.content_length == SIZE
+    assert reply.body == BODY[: SIZE // 2]
+    assert reply.end == "rst"
+    assert reply.elapsed_s >= 6 * 0.02
+
+
+def test_faulted_connections_log_no_tracebacks(proxy: Proxy) -> None:
+    for kind, params in (
+        ("truncate", {"end": "rst"}),
+        ("dribble_then_reset", {"pause_ms": 1}),
+        ("lie_length", {"delta_bytes": 64}),
+        ("slowloris", {"interval_ms": 5}),
+    ):
+        proxy.put_profile(only("DE", kind, **params))
+        raw_request(proxy.url, _catalog(f"quiet-{kind}"), region="DE", timeout_s=0.3)
+        proxy.wait_for_row(f"quiet-{kind}")
+
+    log = proxy.log_path.read_text()
+
+    assert "kind=slowloris" in log
+    assert "Traceback" not in log
+    assert "Error handling request" not in log

@@ -1,0 +1,109 @@
+"""The ledger: one flushed row per injected fault, saying exactly what went on the wire."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from faults.ledger import COLUMNS, MAX_PATH_CHARS, sanitized_path
+from tests.faults.rawhttp import raw_request
+from tests.faults.support import Proxy, only, start_proxy
+from tests.faults.upstream_stub import LAST_MODIFIED, catalog_body
+
+SIZE = len(catalog_body("DE"))
+
+
+def test_ledger_starts_with_the_header_row(fresh_proxies: list[Proxy], tmp_path: Path) -> None:
+    fresh_proxies.append(start_proxy("http://127.0.0.1:9", tmp_path))
+
+    lines = fresh_proxies[0].ledger_path.read_text().splitlines()
+
+    assert lines == [",".join(COLUMNS)]
+
+
+def test_ledger_row_records_promised_written_end_and_params(proxy: Proxy) -> None:
+    proxy.put_profile(only("DE", "truncate", keep_bytes=1000))
+
+    raw_request(proxy.url, "/catalog?t=ledger-trunc", region="DE")
+    row = proxy.wait_for_row("ledger-trunc")
+
+    assert (row["region"], row["kind"], row["method"], row["status"]) == (
+        "DE",
+        "truncate",
+        "GET",
+        "200",
+    )
+    assert row["bytes_promised"] == str(SIZE)
+    assert row["bytes_written"] == "1000"
+    assert row["end"] == "fin"
+    assert json.loads(row["params"])["keep_bytes"] == 1000
+    assert float(row["time"]) > 1.6e9
+
+
+def test_ledger_counts_bytes_beyond_the_promised_length(proxy: Proxy) -> None:
+    proxy.put_profile(only("DE", "lie_length", delta_bytes=100))
+
+    raw_request(proxy.url, "/catalog?t=ledger-long", region="DE")
+    row = proxy.wait_for_row("ledger-long")
+
+    assert row["bytes_promised"] == str(SIZE - 100)
+    assert row["bytes_written"] == str(SIZE)
+
+
+def test_ledger_records_rst_end_of_dribble(proxy: Proxy) -> None:
+    proxy.put_profile(only("DE", "dribble_then_reset", chunk_bytes=4096, pause_ms=1))
+
+    raw_request(proxy.url, "/catalog?t=ledger-rst", region="DE")
+    row = proxy.wait_for_row("ledger-rst")
+
+    assert row["end"] == "rst"
+    assert row["bytes_written"] == str(SIZE // 2)
+
+
+def test_ledger_records_a_complete_garbage_reply(proxy: Proxy) -> None:
+    proxy.put_profile(only("DE", "valid_garbage"))
+
+    reply = raw_request(proxy.url, "/catalog?t=ledger-garbage", region="DE", framed=True)
+    row = proxy.wait_for_row("ledger-garbage")
+
+    assert row["end"] == "complete"
+    assert row["bytes_promised"] == row["bytes_written"] == str(len(reply.body))
+
+
+def test_ledger_has_no_row_for_a_forwarded_request(proxy: Proxy) -> None:
+    proxy.put_profile(only("DE", "truncate"))
+
+    raw_request(proxy.url, "/catalog?t=ledger-clean", region="US", framed=True)
+    raw_request(proxy.url, "/catalog?t=ledger-after", region="DE")
+    proxy.wait_for_row("ledger-after")
+
+    assert not [row for row in proxy.ledger_rows() if "ledger-clean" in row["path"]]
+
+
+def test_ledger_has_no_row_when_the_reply_has_nothing_to_corrupt(proxy: Proxy) -> None:
+    proxy.put_profile(only("DE", "truncate"))
+
+    not_modified = {"If-Modified-Since": LAST_MODIFIED}
+    reply = raw_request(
+        proxy.url, "/catalog?t=ledger-none", region="DE", headers=not_modified, framed=True
+    )
+    proxy.put_profile(only("DE", "valid_garbage"))
+    raw_request(proxy.url, "/catalog?t=ledger-next", region="DE", framed=True)
+    proxy.wait_for_row("ledger-next")
+
+    assert (reply.status, reply.body) == (304, b"")
+    assert not [row for row in proxy.ledger_rows() if "ledger-none" in row["path"]]
+
+
+def test_ledger_path_is_bounded(proxy: Proxy) -> None:
+    proxy.put_profile(only("DE", "valid_garbage"))
+
+    raw_request(proxy.url, "/catalog?t=ledger-long-path&pad=" + "p" * 500, region="DE")
+    row = proxy.wait_for_row("ledger-long-path")
+
+    assert len(row["path"]) == MAX_PATH_CHARS
+    assert row["path"].endswith("...")
+
+
+def test_sanitized_path_replaces_control_characters() -> None:
+    assert sanitized_path("/catalog\x1b[31m\r\nX-Evil: 1") == "/catalog?[31m??X-Evil: 1"

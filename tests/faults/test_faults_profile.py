@@ -1,0 +1,205 @@
+"""Profile validation: every mistake is one line naming the source, region, kind and field."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from faults.errors import ProfileError
+from faults.kinds.truncate import TruncateParams
+from faults.profile import load_profile, parse_profile
+from faults.registry import KINDS
+from tests.conftest import ROOT
+from tests.faults.support import run_faults
+
+SOURCE = "profiles/test.json"
+ORIGIN_EXAMPLE = {
+    "DE": {"probability": 0.7, "types": ["truncate", "lie_length", "slowloris", "valid_garbage"]}
+}
+
+
+def _error(profile: object) -> str:
+    text = profile if isinstance(profile, str) else json.dumps(profile)
+    with pytest.raises(ProfileError) as caught:
+        parse_profile(text, SOURCE)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith(f"{SOURCE}: ")
+    return message
+
+
+def test_origin_format_is_accepted_with_default_params() -> None:
+    profile = parse_profile(json.dumps(ORIGIN_EXAMPLE), SOURCE)
+
+    faults = profile.regions["DE"]
+    assert faults.probability == 0.7
+    assert faults.kinds == ("truncate", "lie_length", "slowloris", "valid_garbage")
+    assert faults.params["truncate"] == TruncateParams()
+
+
+def test_region_names_are_normalized() -> None:
+    profile = parse_profile('{"de": {"probability": 1, "types": ["flap"]}}', SOURCE)
+
+    assert list(profile.regions) == ["DE"]
+
+
+def test_empty_object_is_the_profile_without_faults() -> None:
+    assert parse_profile("{}", SOURCE).regions == {}
+
+
+def test_profile_round_trips_through_its_json() -> None:
+    profile = parse_profile(
+        json.dumps({"FR": {"probability": 0.5, "types": ["truncate"], "params": {"truncate": {}}}}),
+        SOURCE,
+    )
+
+    assert parse_profile(json.dumps(profile.as_json()), SOURCE) == profile
+
+
+def test_not_json_is_refused() -> None:
+    assert "not valid JSON" in _error('{"DE": ')
+
+
+def test_not_an_object_is_refused() -> None:
+    assert "keyed by region" in _error(["DE"])
+
+
+def test_unknown_region_is_refused_with_the_known_ones() -> None:
+    message = _error({"XX": {"probability": 1, "types": ["flap"]}})
+
+    assert "'XX'" in message
+    assert "US GB DE FR JP KR BR AU" in message
+
+
+def test_duplicate_region_after_normalizing_is_refused() -> None:
+    text = '{"DE": {"probability": 1, "types": ["flap"]}, "de": {"probability": 1, "types": []}}'
+
+    assert "twice" in _error(text)
+
+
+def test_unknown_kind_is_refused_with_the_known_kinds() -> None:
+    message = _error({"DE": {"probability": 1, "types": ["truncat"]}})
+
+    assert "region DE" in message and "'truncat'" in message and "field types" in message
+    assert all(name in message for name in KINDS)
+
+
+def test_unknown_kind_in_params_is_refused() -> None:
+    message = _error({"DE": {"probability": 1, "types": ["flap"], "params": {"flop": {}}}})
+
+    assert "'flop'" in message and "field params" in message
+
+
+@pytest.mark.parametrize("probability", [1.5, -0.1, "0.5"])
+def test_probability_outside_zero_to_one_is_refused(probability: object) -> None:
+    message = _error({"DE": {"probability": probability, "types": ["flap"]}})
+
+    assert "region DE" in message and "field probability" in message
+
+
+def test_empty_types_is_refused() -> None:
+    message = _error({"DE": {"probability": 1, "types": []}})
+
+    assert "field types" in message and "at least 1" in message
+
+
+def test_wrong_param_type_names_region_kind_and_field() -> None:
+    profile = {
+        "DE": {
+            "probability": 1,
+            "types": ["truncate"],
+            "params": {"truncate": {"keep_fraction": "half"}},
+        }
+    }
+
+    message = _error(profile)
+
+    assert "region DE, kind truncate, field params.truncate.keep_fraction" in message
+    assert "'half'" in message
+
+
+def test_unknown_param_field_is_refused() -> None:
+    profile = {
+        "DE": {"probability": 1, "types": ["slowloris"], "params": {"slowloris": {"interval": 5}}}
+    }
+
+    assert "field params.slowloris.interval" in _error(profile)
+
+
+def test_truncate_end_must_be_fin_rst_or_hang() -> None:
+    profile = {
+        "DE": {"probability": 1, "types": ["truncate"], "params": {"truncate": {"end": "eof"}}}
+    }
+
+    assert "field params.truncate.end" in _error(profile)
+
+
+def test_lie_length_zero_delta_is_refused() -> None:
+    profile = {
+        "DE": {
+            "probability": 1,
+            "types": ["lie_length"],
+            "params": {"lie_length": {"delta_bytes": 0}},
+        }
+    }
+
+    assert "tells the truth" in _error(profile)
+
+
+def test_missing_profile_file_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ProfileError, match="cannot read the profile"):
+        load_profile(tmp_path / "absent.json")
+
+
+@pytest.mark.parametrize("name", ["de_example.json", "all_kinds.json"])
+def test_shipped_profiles_validate(name: str) -> None:
+    profile = load_profile(ROOT / "profiles" / name)
+
+    assert profile.regions
+
+
+def test_all_kinds_profile_names_every_kind() -> None:
+    profile = load_profile(ROOT / "profiles" / "all_kinds.json")
+
+    assert {kind for faults in profile.regions.values() for kind in faults.kinds} == set(KINDS)
+
+
+def test_cli_bad_profile_exits_2_with_one_line_and_writes_nothing(tmp_path: Path) -> None:
+    profile = tmp_path / "bad.json"
+    profile.write_text(json.dumps({"DE": {"probability": 3, "types": ["flap"]}}))
+    ledger = tmp_path / "ledger.csv"
+    ready = tmp_path / "ready.json"
+
+    result = run_faults(
+        "--listen", "0", "--upstream", "http://127.0.0.1:9", "--profile", str(profile),
+        "--ledger", str(ledger), "--ready-file", str(ready),
+    )  # fmt: skip
+
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert str(profile) in lines[0] and "region DE" in lines[0] and "probability" in lines[0]
+    assert not ledger.exists() and not ready.exists()
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        (["--listen", "0", "--upstream", "ftp://example"], "--upstream"),
+        (["--listen", "70000", "--upstream", "http://127.0.0.1:9"], "--listen"),
+        (["--listen", "0"], "--upstream"),
+        (
+            ["--listen", "0", "--upstream", "http://127.0.0.1:9", "--ledger", "/nope/l.csv"],
+            "--ledger",
+        ),
+    ],
+)
+def test_cli_bad_option_exits_2_with_one_line(options: list[str], named: str) -> None:
+    result = run_faults(*options)
+
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert named in result.stderr
+    assert "Traceback" not in result.stderr
