@@ -76,7 +76,7 @@ class FaultProxy:
     async def _inject(
         self, request: web.Request, region: str, decision: Decision, arrived_s: float
     ) -> web.StreamResponse:
-        fetch = functools.partial(self.upstream.fetch, request)
+        fetch = functools.partial(self.upstream.fetch, request, decision.kind.needs_body)
         context = FaultContext(request, region, decision.occurrence, fetch)
         try:
             outcome = await decision.kind.inject(context, decision.params)

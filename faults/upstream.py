@@ -54,6 +54,9 @@ class UpstreamReply:
         return self.status == 200 and len(self.body) > 0
 
 
+CONDITIONAL = ("If-Modified-Since", "If-None-Match", "If-Range", "If-Unmodified-Since")
+
+
 def end_to_end(headers: CIMultiDictProxy[str] | CIMultiDict[str]) -> CIMultiDict[str]:
     """Drop hop-by-hop headers, including any the Connection header names."""
     named = {
@@ -109,17 +112,25 @@ class Upstream:
             path_qs = "/" + path_qs
         return URL(self.base_url + path_qs, encoded=True)
 
-    async def fetch(self, request: web.BaseRequest) -> UpstreamReply:
-        """Send `request` upstream and read the whole reply; raise UpstreamError if it fails."""
+    async def fetch(self, request: web.BaseRequest, unconditional: bool = False) -> UpstreamReply:
+        """Send `request` upstream and read the whole reply; raise UpstreamError if it fails.
+
+        `unconditional` drops the validators (If-Modified-Since, If-None-Match) so that the
+        upstream answers with the full body rather than a 304.
+        """
         if self._session is None:
             raise UpstreamError("the upstream session is not open")
         target = self.target(request)
         body = await request.read()
+        headers = end_to_end(request.headers)
+        if unconditional:
+            for name in CONDITIONAL:
+                headers.popall(name, None)
         try:
             async with self._session.request(
                 request.method,
                 target,
-                headers=end_to_end(request.headers),
+                headers=headers,
                 data=body or None,
                 allow_redirects=False,
             ) as response:

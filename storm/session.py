@@ -19,7 +19,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
@@ -230,7 +230,7 @@ def csv_prefix(options: Any) -> Path:
     return (Path("reports") / stamp / "storm").resolve()
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     """Report a user error in one line and leave with exit code 2."""
     sys.stderr.write(f"blast-radius: {message}\n")
     sys.stderr.flush()
@@ -244,20 +244,25 @@ def begin(environment: Environment) -> Storm | None:
     options = environment.parsed_options
     if options is None:
         return None
+    prefix = csv_prefix(options)
+    storm: Storm | None = None
     try:
-        settings = settings_from(options)
-        storm = Storm(environment, settings, csv_prefix(options))
-    except StormError as exc:
-        fail(str(exc))
-        return None
-    try:
+        storm = Storm(environment, settings_from(options), prefix)
         storm.launch()
     except StormError as exc:
-        storm.stack.stop()
+        abandon(storm, prefix)
         fail(str(exc))
     except BaseException:
-        storm.stack.stop()
+        abandon(storm, prefix)
         raise
     if isinstance(environment.runner, MasterRunner):
         log.info("master owns the stack at %s", environment.host)
     return storm
+
+
+def abandon(storm: Storm | None, prefix: Path) -> None:
+    """Undo a start that failed: stop what was started, remove the empty CSVs Locust made."""
+    if storm is not None:
+        storm.stack.stop()
+    for path in prefix.parent.glob(f"{prefix.name}_*"):
+        path.unlink(missing_ok=True)

@@ -79,6 +79,10 @@ class Kind(Generic[P]):
     summary: str
     params_model: type[P]
     inject: Callable[[FaultContext, P], Awaitable[Outcome | None]]
+    # A kind that lies with the body asks the upstream for the whole body even when the
+    # client sent a conditional request: a lying upstream answers with a broken 200
+    # whatever the client asked, and a 304 would give the lie nothing to corrupt.
+    needs_body: bool = True
 
 
 def framed_headers(reply: UpstreamReply, content_length: int) -> list[tuple[str, str]]:

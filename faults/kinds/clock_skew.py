@@ -59,4 +59,5 @@ KIND = Kind(
     summary="body intact, Date and Last-Modified moved by offset_s",
     params_model=ClockSkewParams,
     inject=inject,
+    needs_body=False,
 )

@@ -36,4 +36,5 @@ KIND = Kind(
     summary="per region: bad_count injected 503s, then good_count forwarded replies",
     params_model=FlapParams,
     inject=inject,
+    needs_body=False,
 )

@@ -80,19 +80,27 @@ def test_ledger_has_no_row_for_a_forwarded_request(proxy: Proxy) -> None:
     assert not [row for row in proxy.ledger_rows() if "ledger-clean" in row["path"]]
 
 
-def test_ledger_has_no_row_when_the_reply_has_nothing_to_corrupt(proxy: Proxy) -> None:
+def test_body_fault_answers_a_conditional_request_with_a_broken_200(proxy: Proxy) -> None:
     proxy.put_profile(only("DE", "truncate"))
 
     not_modified = {"If-Modified-Since": LAST_MODIFIED}
+    reply = raw_request(proxy.url, "/catalog?t=ledger-cond", region="DE", headers=not_modified)
+    row = proxy.wait_for_row("ledger-cond")
+
+    assert reply.status == 200
+    assert int(row["bytes_written"]) < int(row["bytes_promised"])
+    assert row["end"] == "fin"
+
+
+def test_clock_skew_keeps_the_conditional_request(proxy: Proxy) -> None:
+    proxy.put_profile(only("DE", "clock_skew"))
+
+    not_modified = {"If-Modified-Since": LAST_MODIFIED}
     reply = raw_request(
-        proxy.url, "/catalog?t=ledger-none", region="DE", headers=not_modified, framed=True
+        proxy.url, "/catalog?t=ledger-skew304", region="DE", headers=not_modified, framed=True
     )
-    proxy.put_profile(only("DE", "valid_garbage"))
-    raw_request(proxy.url, "/catalog?t=ledger-next", region="DE", framed=True)
-    proxy.wait_for_row("ledger-next")
 
     assert (reply.status, reply.body) == (304, b"")
-    assert not [row for row in proxy.ledger_rows() if "ledger-none" in row["path"]]
 
 
 def test_ledger_path_is_bounded(proxy: Proxy) -> None:
