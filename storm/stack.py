@@ -54,8 +54,17 @@ class Stack:
         cmd = [sys.executable, "-m", *args, "--listen", "0", "--ready-file", str(ready)]
         cmd += ["--parent-pid", str(os.getpid())]
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        # A session of its own: Ctrl-C in the terminal reaches Locust alone, which then
+        # takes the end snapshot before it stops the children in order.
         with log_path.open("wb") as out:
-            proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(
+                cmd,
+                cwd=ROOT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         child = Child(name, proc, "", log_path)
         self.children.append(child)
         child.url = self._wait_ready(child, ready)
