@@ -12,7 +12,7 @@ SEED ?= 1
 RUN_DIR ?= reports/latest
 
 STORM_ARGS = -f locustfile.py -u $(USERS) -r $(USERS) --csv $(RUN_DIR)/storm \
-	--html $(RUN_DIR)/storm.html --fault-target $(TARGET) --fault-profile $(PROFILE) \
+	--html $(RUN_DIR)/storm.html --csv-full-history --fault-target $(TARGET) --fault-profile $(PROFILE) \
 	--ingest $(INGEST) --fault-seed $(SEED)
 
 .PHONY: storm ui test check format clean

@@ -12,6 +12,7 @@ from typing import Any
 from common import REGIONS
 from faults import ProfileError, parse_profile
 from storm.errors import StormError
+from storm.phases import Plan, plan
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PROFILE = "profiles/de_example.json"
@@ -57,6 +58,15 @@ def add_arguments(parser: Any) -> None:
     )
     group.add_argument("--thresholds", default="", help="Thresholds file (JSON) for the verdict.")
     group.add_argument(
+        "--baseline", default="", help="Length of the baseline phase (no faults), e.g. 10s."
+    )
+    group.add_argument(
+        "--fault-window", default="", help="Length of the fault phase; default: the rest of -t."
+    )
+    group.add_argument(
+        "--recovery", default="", help="Length of the recovery phase (faults off), e.g. 20s."
+    )
+    group.add_argument(
         "--generation-s",
         type=float,
         default=10.0,
@@ -78,6 +88,7 @@ class StormSettings:
     min_items: int
     thresholds: str
     generation_s: float
+    plan: Plan
 
 
 def settings_from(options: argparse.Namespace) -> StormSettings:
@@ -110,6 +121,12 @@ def settings_from(options: argparse.Namespace) -> StormSettings:
         min_items=options.min_items,
         thresholds=options.thresholds,
         generation_s=options.generation_s,
+        plan=plan(
+            getattr(options, "run_time", None),
+            options.baseline,
+            options.fault_window,
+            options.recovery,
+        ),
     )
 
 

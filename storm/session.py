@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any, NoReturn
 
+import gevent
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
@@ -29,11 +30,13 @@ import analysis
 from common import REGIONS
 from storm.errors import StormError
 from storm.options import StormSettings, settings_from
+from storm.phases import FAULT, MESSAGE, RECOVERY, board
 from storm.stack import Stack, get_json, last_line, put_json, wait_until
 
 log = logging.getLogger(__name__)
 
 WARM_TIMEOUT_S = 30.0
+RECOVERY_POLL_S = 0.5
 
 
 class Storm:
@@ -49,6 +52,10 @@ class Storm:
         self.discovery_url = ""
         self.snapshots: list[dict[str, Any]] = []
         self.fault_window: list[float | None] = [None, None]
+        self.phases: list[dict[str, Any]] = []
+        self.recovery: dict[str, Any] = {}
+        self.phase_greenlet: gevent.Greenlet | None = None
+        self.recovery_greenlet: gevent.Greenlet | None = None
         self.started_at = time.time()
         self.finished = False
         self.report = ""
@@ -109,33 +116,106 @@ class Storm:
             raise_dead(self.stack)
         return bool(get_json(f"{self.discovery_url}/health").get("warm"))
 
-    # -- fault window -----------------------------------------------------------------
+    # -- phases -----------------------------------------------------------------------
 
-    def open_fault_window(self) -> None:
-        """Load the profile into the proxy; a refusal leaves a run without faults, which
-        the verdict reports as inconclusive rather than as a pass."""
-        if not self.proxy_url or self.fault_window[0] is not None:
+    def start_phases(self) -> None:
+        """Run baseline, fault and recovery on a timer, once per storm."""
+        if self.phase_greenlet is None:
+            self.phase_greenlet = gevent.spawn(self._run_phases)
+
+    def _run_phases(self) -> None:
+        for name, length_s in self.settings.plan.steps():
+            self._enter(name)
+            gevent.sleep(length_s)
+        runner = self.environment.runner
+        options = self.environment.parsed_options
+        # With -t, Locust ends the run itself; without it the storm ends after recovery.
+        if runner is None or options is None or options.run_time:
+            return
+        if options.headless:
+            runner.quit()
+        else:
+            runner.stop()
+
+    def _enter(self, name: str) -> None:
+        now = time.time()
+        if self.phases:
+            self.phases[-1]["end"] = now
+        self.phases.append({"name": name, "start": now, "end": None})
+        board.set(name)
+        runner = self.environment.runner
+        if isinstance(runner, MasterRunner):
+            runner.send_message(MESSAGE, {"phase": name})
+        log.info("phase %s (%.0f s)", name, dict(self.settings.plan.steps())[name])
+        if name == FAULT:
+            self._load_profile(self.settings.profile)
+            self.fault_window[0] = time.time()
+            self._snapshot_quietly("fault_start")
+        elif name == RECOVERY:
+            self._load_profile({})
+            self.fault_window[1] = time.time()
+            self._snapshot_quietly("fault_end")
+            if self.discovery_url:
+                self.recovery_greenlet = gevent.spawn(self._watch_recovery)
+        self.write_run_file()
+
+    def _load_profile(self, profile: dict[str, Any]) -> None:
+        """Swap the proxy's profile; a refusal leaves a phase without faults, which the
+        verdict reports as inconclusive rather than as a pass."""
+        if not self.proxy_url:
             return
         try:
-            put_json(f"{self.proxy_url}/__faults/profile", self.settings.profile)
+            put_json(f"{self.proxy_url}/__faults/profile", profile)
         except StormError as exc:
-            log.error("fault window did not open: %s", exc)
-            return
-        self.fault_window[0] = time.time()
-        log.info("fault window open: %s", json.dumps(self.settings.profile))
+            log.error("the proxy refused the profile: %s", exc)
 
-    def close_fault_window(self) -> None:
-        if self.fault_window[0] is not None and self.fault_window[1] is None:
-            self.fault_window[1] = time.time()
+    def _watch_recovery(self) -> None:
+        """Measure how long after the faults stop the target's cache is current and whole."""
+        fault_end = self.fault_window[1] or time.time()
+        target = self.settings.target
+        self.recovery = {"region": target, "fault_end": fault_end, "recovered_at": None}
+        self.recovery.update(recovered_after_s=None, watched_s=0.0)
+        while True:
+            now = time.time()
+            if self._recovered(target, fault_end):
+                self.recovery.update(recovered_at=now, recovered_after_s=now - fault_end)
+                log.info("%s recovered %.1f s after the fault window", target, now - fault_end)
+                self._write_snapshots()
+                return
+            self.recovery["watched_s"] = now - fault_end
+            gevent.sleep(RECOVERY_POLL_S)
+
+    def _recovered(self, region: str, fault_end: float) -> bool:
+        try:
+            view = get_json(f"{self.discovery_url}/snapshot")["regions"][region]
+            truth = get_json(f"{self.upstream_url}/truth?region={region}")
+        except (StormError, KeyError, TypeError):
+            return False
+        return bool(
+            view.get("generation") == truth.get("generation")
+            and view.get("digest") == truth.get("digest")
+            and (view.get("checked_at") or 0) > fault_end
+        )
 
     # -- snapshots --------------------------------------------------------------------
+
+    def _snapshot_quietly(self, label: str) -> None:
+        if not self.discovery_url:
+            return
+        try:
+            self.take_snapshot(label)
+        except StormError as exc:
+            log.error("no %s snapshot: %s", label, exc)
 
     def take_snapshot(self, label: str) -> None:
         """Record every region's cached snapshot beside the upstream's truth for it."""
         cache = get_json(f"{self.discovery_url}/snapshot")
+        current = get_json(f"{self.upstream_url}/truth").get("generation")
         regions: dict[str, Any] = {}
         for region, view in cache.get("regions", {}).items():
-            entry = {key: view.get(key) for key in ("rows", "digest", "generation", "breaker")}
+            keys = ("rows", "digest", "generation", "checked_at", "breaker")
+            entry = {key: view.get(key) for key in keys}
+            entry["upstream_generation"] = current
             if view.get("generation") is not None:
                 query = f"region={region}&generation={view['generation']}"
                 truth = get_json(f"{self.upstream_url}/truth?{query}")
@@ -143,7 +223,13 @@ class Storm:
                 entry["truth_digest"] = truth.get("digest")
             regions[region] = entry
         self.snapshots.append({"label": label, "taken_at": time.time(), "regions": regions})
-        write_json(Path(f"{self.prefix}_snapshots.json"), {"snapshots": self.snapshots})
+        self._write_snapshots()
+
+    def _write_snapshots(self) -> None:
+        document: dict[str, Any] = {"snapshots": self.snapshots}
+        if self.recovery:
+            document["recovery"] = self.recovery
+        write_json(Path(f"{self.prefix}_snapshots.json"), document)
 
     # -- quitting ---------------------------------------------------------------------
 
@@ -155,12 +241,13 @@ class Storm:
         runner = self.environment.runner
         if runner is not None and runner.state not in ("stopped", "ready"):
             runner.stop()
-        self.close_fault_window()
+        for greenlet in (self.phase_greenlet, self.recovery_greenlet):
+            if greenlet is not None:
+                greenlet.kill(block=True)
+        self._close_phases()
         try:
-            if self.discovery_url and self.stack.alive():
-                self.take_snapshot("end")
-        except StormError as exc:
-            log.error("no end snapshot: %s", exc)
+            if self.stack.alive():
+                self._snapshot_quietly("end")
         finally:
             self.stack.stop()
         self.write_run_file()
@@ -179,6 +266,15 @@ class Storm:
                 code = 2
         self.report = out.getvalue()
         return code
+
+    def _close_phases(self) -> None:
+        now = time.time()
+        if self.phases and self.phases[-1]["end"] is None:
+            self.phases[-1]["end"] = now
+        if self.fault_window[0] is not None and self.fault_window[1] is None:
+            self.fault_window[1] = now
+        if self.recovery:
+            self._write_snapshots()
 
     def write_final_csvs(self) -> None:
         """Locust's periodic CSVs can miss the last second of requests: write them now."""
@@ -202,6 +298,8 @@ class Storm:
                 "regions": list(REGIONS),
                 "min_items": self.settings.min_items,
                 "started_at": self.started_at,
+                "phases": self.phases,
+                "plan_s": dict(self.settings.plan.steps()),
                 "fault_window": self.fault_window,
                 "host": self.environment.host,
                 "proxy": self.proxy_url,
@@ -240,6 +338,7 @@ def fail(message: str) -> NoReturn:
 def begin(environment: Environment) -> Storm | None:
     """Create and launch the storm in the process that owns it; workers start nothing."""
     if isinstance(environment.runner, WorkerRunner):
+        environment.runner.register_message(MESSAGE, lambda msg, **_: board.set(msg.data["phase"]))
         return None
     options = environment.parsed_options
     if options is None:

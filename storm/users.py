@@ -1,8 +1,9 @@
 """The region users: each reads /discover for its region and checks every response.
 
-Request names carry the region (`/discover [DE]`), so Locust's own statistics are per
-region. Each response's snapshot age is reported as a request of type STALENESS named
-after the region, so freshness lands in Locust's CSVs beside latency.
+Request names carry the region and the phase (`/discover [DE] fault`), so Locust's own
+statistics are per region and per phase. Each response's snapshot age is reported as a
+request of type STALENESS named after the region and phase (`DE fault`), so freshness
+lands in Locust's CSVs beside latency.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from locust.contrib.fasthttp import FastHttpUser
 
 from common import REGIONS
 from storm.checks import check_discover
+from storm.phases import board
 
 SEARCH_WORDS = ("drama", "comedy", "live", "music", "travel", "science", "cooking", "sport")
 STALENESS = "STALENESS"
@@ -35,15 +37,17 @@ class RegionUser(FastHttpUser):
 
     @task(3)
     def discover(self) -> None:
-        self._read(f"/discover?region={self.region}", f"/discover [{self.region}]", False)
+        phase = board.current
+        name = f"/discover [{self.region}] {phase}"
+        self._read(f"/discover?region={self.region}", name, phase, False)
 
     @task(1)
     def search(self) -> None:
-        word = random.choice(SEARCH_WORDS)
-        url = f"/discover?region={self.region}&q={word}"
-        self._read(url, f"/discover?q [{self.region}]", True)
+        phase = board.current
+        url = f"/discover?region={self.region}&q={random.choice(SEARCH_WORDS)}"
+        self._read(url, f"/discover?q [{self.region}] {phase}", phase, True)
 
-    def _read(self, url: str, name: str, searched: bool) -> None:
+    def _read(self, url: str, name: str, phase: str, searched: bool) -> None:
         with self.client.get(url, name=name, catch_response=True) as resp:
             payload = None
             if resp.status_code == 200:
@@ -62,7 +66,7 @@ class RegionUser(FastHttpUser):
         if outcome.age_s is not None:
             self.environment.events.request.fire(
                 request_type=STALENESS,
-                name=self.region,
+                name=f"{self.region} {phase}",
                 response_time=outcome.age_s * 1000.0,
                 response_length=0,
                 exception=None,

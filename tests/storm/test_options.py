@@ -25,6 +25,10 @@ def options(tmp_path: Path, profile: object, **overrides: object) -> argparse.Na
         "min_items": 50,
         "thresholds": "",
         "generation_s": 10.0,
+        "run_time": 60,
+        "baseline": "",
+        "fault_window": "",
+        "recovery": "",
     }
     values.update(overrides)
     return argparse.Namespace(**values)
@@ -71,3 +75,24 @@ def test_missing_profile_is_refused(tmp_path: Path) -> None:
 def test_probability_outside_zero_to_one_is_refused(tmp_path: Path) -> None:
     with pytest.raises(StormError, match="from 0 to 1"):
         settings_from(options(tmp_path, DE_MIX, fault_probability=1.5))
+
+
+def test_phases_default_to_shares_of_the_run_time(tmp_path: Path) -> None:
+    settings = settings_from(options(tmp_path, DE_MIX, run_time=60))
+    assert settings.plan.steps() == (("baseline", 10.0), ("fault", 30.0), ("recovery", 20.0))
+
+
+def test_fault_window_takes_what_the_other_phases_leave(tmp_path: Path) -> None:
+    settings = settings_from(options(tmp_path, DE_MIX, run_time=40, baseline="5s", recovery="15s"))
+    assert settings.plan.fault_s == 20.0
+
+
+def test_phases_longer_than_the_run_time_are_refused(tmp_path: Path) -> None:
+    opts = options(tmp_path, DE_MIX, run_time=30, baseline="10s", fault_window="30s")
+    with pytest.raises(StormError, match="do not fit in a run time of 30 s"):
+        settings_from(opts)
+
+
+def test_phase_in_a_bad_format_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(StormError, match="--recovery 'soon'"):
+        settings_from(options(tmp_path, DE_MIX, recovery="soon"))
