@@ -10,10 +10,11 @@ DURATION ?= 60s
 USERS ?= 16
 SEED ?= 1
 RUN_DIR ?= reports/latest
+PROCESSES ?=
 
 STORM_ARGS = -f locustfile.py -u $(USERS) -r $(USERS) --csv $(RUN_DIR)/storm \
 	--html $(RUN_DIR)/storm.html --csv-full-history --fault-target $(TARGET) --fault-profile $(PROFILE) \
-	--ingest $(INGEST) --fault-seed $(SEED)
+	--ingest $(INGEST) --fault-seed $(SEED) $(if $(PROCESSES),--processes $(PROCESSES))
 
 .PHONY: storm ui test check format clean
 
