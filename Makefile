@@ -31,6 +31,8 @@ storm: $(BIN)/locust
 	@mkdir -p $(RUN_DIR)
 	$(BIN)/locust $(STORM_ARGS) --headless --only-summary -t $(DURATION)
 
+# The web UI writes into its own folder so that it never replaces the last headless storm.
+ui: RUN_DIR = reports/ui
 ui: $(BIN)/locust
 	@mkdir -p $(RUN_DIR)
 	$(BIN)/locust $(STORM_ARGS) --web-host 127.0.0.1

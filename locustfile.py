@@ -39,6 +39,11 @@ def _test_start(environment: Environment, **_: Any) -> None:
         _storm.start_phases()
 
 
+def _test_stop(environment: Environment, **_: Any) -> None:
+    if _storm is not None:
+        _storm.stop_phases()
+
+
 def _quitting(environment: Environment, **_: Any) -> None:
     if _storm is not None:
         environment.process_exit_code = _storm.finish()
@@ -52,5 +57,6 @@ def _quit(**_: Any) -> None:
 events.init_command_line_parser.add_listener(_options)
 events.init.add_listener(_init)
 events.test_start.add_listener(_test_start)
+events.test_stop.add_listener(_test_stop)
 events.quitting.add_listener(_quitting)
 events.quit.add_listener(_quit)

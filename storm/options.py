@@ -25,6 +25,7 @@ def add_arguments(parser: Any) -> None:
     group = parser
     group.add_argument(
         "--fault-target",
+        type=target_name,
         choices=[*REGIONS, "random"],
         default="DE",
         help="Region whose ingest path the proxy lies to; 'random' picks one from the seed.",
@@ -75,6 +76,11 @@ def add_arguments(parser: Any) -> None:
     )
 
 
+def target_name(text: str) -> str:
+    """Regions are matched case-insensitively, like everywhere else in the suite."""
+    return "random" if text.strip().lower() == "random" else text.strip().upper()
+
+
 @dataclass(frozen=True)
 class StormSettings:
     """Validated options of one storm."""
@@ -93,13 +99,14 @@ class StormSettings:
 
 def settings_from(options: argparse.Namespace) -> StormSettings:
     """Validate the parsed options; raise StormError with one line naming what to change."""
-    target = options.fault_target
+    target = target_name(str(options.fault_target))
+    if target not in (*REGIONS, "random"):
+        raise StormError(f"--fault-target {options.fault_target}: use one of {' '.join(REGIONS)}")
     if target == "random":
         target = random.Random(options.fault_seed).choice(REGIONS)
-    if options.fault_probability is not None and not 0.0 <= options.fault_probability <= 1.0:
-        raise StormError(
-            f"--fault-probability {options.fault_probability}: use a number from 0 to 1"
-        )
+    probability = optional_float("--fault-probability", options.fault_probability)
+    if probability is not None and not 0.0 <= probability <= 1.0:
+        raise StormError(f"--fault-probability {probability}: use a number from 0 to 1")
     if options.min_items < 1:
         raise StormError(f"--min-items {options.min_items}: use a positive count")
     if options.generation_s <= 0:
@@ -108,8 +115,8 @@ def settings_from(options: argparse.Namespace) -> StormSettings:
         raise StormError(f"--thresholds {options.thresholds}: no such file")
 
     profile = retarget(load_profile(options.fault_profile), target, options.fault_profile)
-    if options.fault_probability is not None:
-        profile[target]["probability"] = options.fault_probability
+    if probability is not None:
+        profile[target]["probability"] = probability
     validate_profile(profile, options.fault_profile)
     return StormSettings(
         target=target,
@@ -128,6 +135,16 @@ def settings_from(options: argparse.Namespace) -> StormSettings:
             options.recovery,
         ),
     )
+
+
+def optional_float(option: str, value: object) -> float | None:
+    """A number from the command line or from the web UI's form (which sends text)."""
+    if value is None or value == "":
+        return None
+    try:
+        return float(str(value))
+    except ValueError:
+        raise StormError(f"{option} {value!r}: use a number") from None
 
 
 def load_profile(path: str) -> dict[str, Any]:

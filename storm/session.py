@@ -76,7 +76,6 @@ class Storm:
             self.discovery_url = self.stack.start("discovery", self._discovery_args()).url
             self.environment.host = self.discovery_url
             wait_until(self._warm, "caching every region", WARM_TIMEOUT_S)
-            self.take_snapshot("start")
         self.write_run_file()
 
     def _clear_previous_run(self) -> None:
@@ -119,9 +118,37 @@ class Storm:
     # -- phases -----------------------------------------------------------------------
 
     def start_phases(self) -> None:
-        """Run baseline, fault and recovery on a timer, once per storm."""
-        if self.phase_greenlet is None:
-            self.phase_greenlet = gevent.spawn(self._run_phases)
+        """Run baseline, fault and recovery on a timer for the test that starts now.
+
+        The web UI's form may have changed the options since start-up; they are read
+        again, and a test started with bad ones is stopped with the reason in the log.
+        """
+        self.stop_phases()
+        options = self.environment.parsed_options
+        if options is not None and not options.headless:
+            try:
+                self.settings = settings_from(options)
+            except StormError as exc:
+                log.error("cannot start the storm: %s", exc)
+                if self.environment.runner is not None:
+                    gevent.spawn(self.environment.runner.stop)
+                return
+        self.phases, self.snapshots, self.recovery = [], [], {}
+        self.fault_window = [None, None]
+        self._snapshot_quietly("start")
+        self.phase_greenlet = gevent.spawn(self._run_phases)
+
+    def stop_phases(self) -> None:
+        """End the phases of a test that stops early: faults off, phases closed."""
+        for greenlet in (self.phase_greenlet, self.recovery_greenlet):
+            if greenlet is not None and greenlet is not gevent.getcurrent():
+                greenlet.kill(block=True)
+        self.phase_greenlet = self.recovery_greenlet = None
+        if self.fault_window[0] is not None and self.fault_window[1] is None:
+            self._load_profile({})
+        self._close_phases()
+        if self.phases:
+            self.write_run_file()
 
     def _run_phases(self) -> None:
         for name, length_s in self.settings.plan.steps():
@@ -241,10 +268,7 @@ class Storm:
         runner = self.environment.runner
         if runner is not None and runner.state not in ("stopped", "ready"):
             runner.stop()
-        for greenlet in (self.phase_greenlet, self.recovery_greenlet):
-            if greenlet is not None:
-                greenlet.kill(block=True)
-        self._close_phases()
+        self.stop_phases()
         try:
             if self.stack.alive():
                 self._snapshot_quietly("end")
