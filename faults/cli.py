@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 import os
+import resource
 import secrets
 import signal
 import sys
@@ -19,12 +20,15 @@ from pathlib import Path
 from typing import NoReturn
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from yarl import URL
 
+from faults.admission import is_loopback
+from faults.app import build_app
 from faults.errors import UsageError
-from faults.ledger import Ledger
+from faults.ledger import Ledger, sanitized_path
 from faults.profile import EMPTY_PROFILE, Profile, load_profile
-from faults.proxy import FaultProxy, build_app
+from faults.proxy import DEFAULT_SUMMARY_INTERVAL_S, FaultProxy
 from faults.upstream import Upstream
 
 log = logging.getLogger(__name__)
@@ -33,6 +37,9 @@ PARENT_POLL_S = 0.5
 SHUTDOWN_GRACE_S = 1.0
 UPSTREAM_TIMEOUT_S = 30.0
 MAX_PORT = 65535
+MIN_TOKEN_CHARS = 16
+# Each held fault is one open socket; a thousand of them must not hit a 1024 soft limit.
+WANTED_OPEN_FILES = 65536
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,8 @@ class Config:
     ledger_path: Path | None
     ready_file: Path | None
     parent_pid: int | None
+    token: str | None = None
+    summary_interval_s: float = DEFAULT_SUMMARY_INTERVAL_S
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -69,6 +78,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--ledger", type=Path, metavar="PATH", help="CSV of injected faults")
     parser.add_argument("--ready-file", type=Path, metavar="PATH", help='gets {"url": ...}')
     parser.add_argument("--parent-pid", type=int, metavar="PID", help="exit when PID is gone")
+    parser.add_argument(
+        "--token",
+        help="control API needs 'Authorization: Bearer TOKEN'; required off loopback",
+    )
+    parser.add_argument(
+        "--summary-interval-s",
+        type=float,
+        default=DEFAULT_SUMMARY_INTERVAL_S,
+        metavar="S",
+        help="log a counters summary at most this often while they change; 0 = at exit only",
+    )
     return parser
 
 
@@ -83,6 +103,11 @@ def parse_config(argv: list[str] | None) -> Config:
             raise UsageError(f"{option} {path}: folder {path.parent} does not exist; create it")
     if args.parent_pid is not None and not _alive(args.parent_pid):
         raise UsageError(f"--parent-pid {args.parent_pid}: no such process; pass a live pid")
+    _check_token(args.host, args.token)
+    if not 0 <= args.summary_interval_s <= 86400:
+        raise UsageError(
+            f"--summary-interval-s {args.summary_interval_s}: pass 0..86400 seconds (0 = at exit)"
+        )
     return Config(
         host=args.host,
         port=args.listen,
@@ -92,7 +117,27 @@ def parse_config(argv: list[str] | None) -> Config:
         ledger_path=args.ledger,
         ready_file=args.ready_file,
         parent_pid=args.parent_pid,
+        token=args.token,
+        summary_interval_s=args.summary_interval_s,
     )
+
+
+def _check_token(host: str, token: str | None) -> None:
+    # Off loopback anyone who can reach the port could retarget the faults, so the
+    # control API is never left open there.
+    if token is None:
+        if not is_loopback(host):
+            raise UsageError(
+                f"--host {host}: binding off loopback exposes the control API; pass "
+                f"--token with at least {MIN_TOKEN_CHARS} characters (for example from "
+                "python -c 'import secrets; print(secrets.token_urlsafe())')"
+            )
+        return
+    if len(token) < MIN_TOKEN_CHARS or not token.isprintable() or " " in token:
+        raise UsageError(
+            f"--token: needs at least {MIN_TOKEN_CHARS} printable characters and no spaces; "
+            "pass a longer one"
+        )
 
 
 def _check_upstream(text: str) -> None:
@@ -162,13 +207,25 @@ async def _until_stopped(parent_pid: int | None) -> str:
     return "signal"
 
 
+def _raise_open_files_limit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = WANTED_OPEN_FILES if hard == resource.RLIM_INFINITY else min(hard, WANTED_OPEN_FILES)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        except (OSError, ValueError) as exc:
+            log.warning("open files stay limited to %d: %s", soft, exc)
+
+
 async def serve(config: Config) -> int:
     """Listen, announce the URL, and proxy until stopped; 0 after a clean shutdown."""
+    _raise_open_files_limit()
     ledger = Ledger(config.ledger_path)
     proxy = FaultProxy(
         Upstream(config.upstream_url, UPSTREAM_TIMEOUT_S), config.profile, config.seed, ledger
     )
-    runner = web.AppRunner(build_app(proxy), access_log=None, shutdown_timeout=SHUTDOWN_GRACE_S)
+    app = build_app(proxy, config.host, config.token, config.summary_interval_s)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_GRACE_S)
     await runner.setup()
     try:
         port = await _listen(runner, config)
@@ -177,10 +234,11 @@ async def serve(config: Config) -> int:
         if config.ready_file is not None:
             _write_ready_file(config.ready_file, url, config.seed)
         log.info(
-            "listening on %s, upstream %s, seed %d, profile: %s",
+            "listening on %s, upstream %s, seed %d, control API %s, profile: %s",
             url,
             config.upstream_url,
             config.seed,
+            "needs the token" if config.token else "open to loopback",
             config.profile.summary(),
         )
         reason = await _until_stopped(config.parent_pid)
@@ -188,7 +246,27 @@ async def serve(config: Config) -> int:
     finally:
         await runner.cleanup()
         ledger.close()
+    # After cleanup, so that faults cut short by the shutdown are counted too.
+    log.info("faults at shutdown: %s", proxy.summary())
     return 0
+
+
+class OneLineBadRequests(logging.Filter):
+    """Turn aiohttp's traceback for an unparseable request into one sanitized WARNING line.
+
+    Such requests come from clients, not from a bug of the proxy; a client could
+    otherwise fill the log with tracebacks and control characters.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, HttpProcessingError):
+            peer = record.args[0] if isinstance(record.args, tuple) and record.args else "unknown"
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.msg = "refused a malformed request from %s: %d %s"
+            record.args = (peer, error.code, sanitized_path(" ".join(error.message.split())))
+            record.exc_info, record.exc_text = None, None
+        return True
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -196,6 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger("aiohttp.server").addFilter(OneLineBadRequests())
     try:
         return asyncio.run(serve(parse_config(argv)))
     except UsageError as exc:

@@ -2,7 +2,10 @@
 
 `bytes_promised` is what the Content-Length header said and `bytes_written` the body
 bytes handed to the connection, so a reader can tell a short body from a long one
-without trusting either side's account.
+without trusting either side's account. `end` says how the connection ended and
+`connection` what the lie left it fit for (reusable, closed, poisoned). Columns are
+only ever added at the end, so readers that index them by name or position keep
+working.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ COLUMNS = (
     "end",
     "connected_ms",
     "params",
+    "connection",
 )
 MAX_PATH_CHARS = 200
 
@@ -46,6 +50,7 @@ class LedgerRow:
     end: str
     connected_ms: float
     params: dict[str, Any]
+    connection: str
 
     def values(self) -> list[str]:
         """The row's cells, in COLUMNS order."""
@@ -61,6 +66,7 @@ class LedgerRow:
             self.end,
             f"{self.connected_ms:.1f}",
             json.dumps(self.params, sort_keys=True, separators=(",", ":")),
+            self.connection,
         ]
 
 

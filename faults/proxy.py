@@ -1,9 +1,11 @@
 """The lying reverse proxy: forward each request, or inject the fault the dice draw for it.
 
-Requests under /__faults/ are the control API and never travel upstream. Every other
-request is forwarded to the one configured upstream unless its region (X-Region, else
-the `region` query parameter) is in the profile and its draw says otherwise; then the
-drawn kind answers it, and the fault goes to the ledger, the counters and the log.
+Requests under /__faults/ are the control API (faults.control) and never travel
+upstream. Every other request is forwarded to the one configured upstream unless its
+region (X-Region, else the `region` query parameter) is in the profile and its draw says
+otherwise; then the drawn kind answers it, and the fault goes to the ledger, the
+counters and the log. The counters are also summarized in one INFO line at most every
+`summary_interval_s` while they change (and by faults.cli once more at shutdown).
 """
 
 from __future__ import annotations
@@ -13,23 +15,22 @@ import functools
 import logging
 import time
 from collections import Counter, defaultdict
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 
 from common.regions import RegionError, parse_region
 from faults.dice import Decision, Dice
-from faults.errors import ProfileError, UpstreamError
-from faults.kinds.base import FaultContext, Outcome
+from faults.errors import UpstreamError
+from faults.kinds.base import FaultContext, Outcome, wire_outcome
 from faults.ledger import Ledger, LedgerRow, sanitized_path
-from faults.profile import Profile, parse_profile
+from faults.profile import Profile
 from faults.upstream import Upstream, bad_gateway, relay
 from faults.wire import ClientGoneError, DetachedResponse
 
 log = logging.getLogger(__name__)
 
-CONTROL_PREFIX = "/__faults/"
-CONTROL_PATHS = ("health", "profile", "counters")
-PROXY_KEY: web.AppKey[FaultProxy] = web.AppKey("proxy")
+DEFAULT_SUMMARY_INTERVAL_S = 10.0
 
 
 def region_of(request: web.BaseRequest) -> str | None:
@@ -52,11 +53,26 @@ class FaultProxy:
         self.ledger = ledger
         self.dice = Dice(profile, seed)
         self.counters: defaultdict[str, Counter[str]] = defaultdict(Counter)
+        self.in_flight = 0
 
     def install(self, profile: Profile) -> None:
         """Swap in a new profile; its regions' draw sequences start afresh."""
         self.dice = Dice(profile, self.seed)
         log.info("profile installed (seed %d): %s", self.seed, profile.summary())
+
+    def reset(self) -> None:
+        """Zero the counters and restart every region's draws; the ledger keeps its rows."""
+        self.counters.clear()
+        self.dice = Dice(self.dice.profile, self.seed)
+        log.info("counters and draws reset (seed %d)", self.seed)
+
+    def summary(self) -> str:
+        """The counters in one line: `DE slowloris=3 truncate=5; FR flap=2; in flight 1`."""
+        regions = [
+            f"{region} " + " ".join(f"{kind}={count}" for kind, count in sorted(kinds.items()))
+            for region, kinds in sorted(self.counters.items())
+        ]
+        return "; ".join([*regions, f"in flight {self.in_flight}"])
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """Forward `request`, or let the drawn fault answer it."""
@@ -65,7 +81,11 @@ class FaultProxy:
         decision = self.dice.draw(region)
         if region is None or decision is None:
             return await self._forward(request)
-        return await self._inject(request, region, decision, arrived_s)
+        self.in_flight += 1
+        try:
+            return await self._inject(request, region, decision, arrived_s)
+        finally:
+            self.in_flight -= 1
 
     async def _forward(self, request: web.Request) -> web.StreamResponse:
         try:
@@ -87,7 +107,10 @@ class FaultProxy:
         except ClientGoneError:
             return DetachedResponse()
         except asyncio.CancelledError:
-            context.drop_connection()
+            wire = context.drop_connection()
+            if wire is not None:
+                aborted = wire_outcome(wire, "aborted")
+                self._record(request, region, decision, aborted, arrived_s)
             raise
         self._record(request, region, decision, outcome, arrived_s)
         return outcome.response
@@ -112,75 +135,46 @@ class FaultProxy:
             end=outcome.end,
             connected_ms=outcome.connected_ms,
             params=decision.params.model_dump(mode="json"),
+            connection=outcome.connection,
         )
         self.ledger.record(row)
         self.counters[region][row.kind] += 1
         log.info(
             "fault region=%s kind=%s %s %s status=%d promised=%s written=%d end=%s "
-            "connected_ms=%.1f",
+            "connection=%s connected_ms=%.1f",
             region,
             row.kind,
-            row.method,
+            sanitized_path(row.method),
             sanitized_path(row.path),
             row.status,
             "-" if row.bytes_promised is None else row.bytes_promised,
             row.bytes_written,
             row.end,
+            row.connection,
             row.connected_ms,
         )
 
 
-async def _health(request: web.Request) -> web.Response:
-    return web.json_response({"ok": True})
+async def summarize_live(proxy: FaultProxy, interval_s: float) -> None:
+    """Log the counters every `interval_s` seconds, but only when they changed."""
+    last = proxy.summary()
+    while True:
+        await asyncio.sleep(interval_s)
+        current = proxy.summary()
+        if current != last:
+            log.info("faults so far: %s", current)
+            last = current
 
 
-async def _get_profile(request: web.Request) -> web.Response:
-    return web.json_response(request.app[PROXY_KEY].dice.profile.as_json())
+def summary_context(proxy: FaultProxy, interval_s: float) -> functools.partial[AsyncIterator[None]]:
+    """An aiohttp cleanup context running the live summary while the app serves."""
+    return functools.partial(_summaries, proxy, interval_s)
 
 
-async def _put_profile(request: web.Request) -> web.Response:
-    proxy = request.app[PROXY_KEY]
-    try:
-        profile = parse_profile(await request.read(), f"PUT {CONTROL_PREFIX}profile")
-    except ProfileError as exc:
-        log.warning("profile refused: %s", exc)
-        return web.Response(status=400, text=f"{exc}\n")
-    proxy.install(profile)
-    return web.json_response({"ok": True, "profile": profile.as_json()})
-
-
-async def _get_counters(request: web.Request) -> web.Response:
-    counters = request.app[PROXY_KEY].counters
-    return web.json_response({region: dict(kinds) for region, kinds in counters.items()})
-
-
-async def _control_fallback(request: web.Request) -> web.Response:
-    # Reached by a control path with the wrong method, or an unknown control path; it
-    # must answer here because the catch-all route after it would forward upstream.
-    name = request.path.removeprefix(CONTROL_PREFIX)
-    if name in CONTROL_PATHS:
-        return web.Response(status=405, text=f"{request.method} is not allowed on {name}\n")
-    known = ", ".join(CONTROL_PREFIX + path for path in CONTROL_PATHS)
-    return web.Response(status=404, text=f"no control endpoint {request.path}; use {known}\n")
-
-
-def build_app(proxy: FaultProxy) -> web.Application:
-    """The aiohttp application: control API first, then the forwarding catch-all."""
-    app = web.Application()
-    app[PROXY_KEY] = proxy
-    app.router.add_get(CONTROL_PREFIX + "health", _health, allow_head=False)
-    app.router.add_get(CONTROL_PREFIX + "profile", _get_profile, allow_head=False)
-    app.router.add_put(CONTROL_PREFIX + "profile", _put_profile)
-    app.router.add_get(CONTROL_PREFIX + "counters", _get_counters, allow_head=False)
-    app.router.add_route("*", "/__faults{tail:.*}", _control_fallback)
-    app.router.add_route("*", "/{tail:.*}", proxy.handle)
-
-    async def open_upstream(app: web.Application) -> None:
-        await proxy.upstream.start()
-
-    async def close_upstream(app: web.Application) -> None:
-        await proxy.upstream.close()
-
-    app.on_startup.append(open_upstream)
-    app.on_cleanup.append(close_upstream)
-    return app
+async def _summaries(
+    proxy: FaultProxy, interval_s: float, app: web.Application
+) -> AsyncIterator[None]:
+    task = asyncio.create_task(summarize_live(proxy, interval_s)) if interval_s > 0 else None
+    yield
+    if task is not None:
+        task.cancel()

@@ -1,8 +1,11 @@
 """Forwarding to the one configured upstream over a single pooled session.
 
 Only the path and query of an incoming request ever travel: they are appended to the
-configured base URL, so an absolute-form target (`GET http://elsewhere/ HTTP/1.1`) or a
-redirect can never send the proxy to another host.
+configured base URL, so no request target, Host header or redirect can send the proxy to
+another host. The reply comes back as the upstream sent it: status, reason, end-to-end
+headers in their order and spelling, body bytes still compressed if they were. Framing
+is the one thing re-done: a chunked reply goes out with a Content-Length (RFC 9110
+section 7.6.1 makes Transfer-Encoding a hop-by-hop field), the body bytes unchanged.
 """
 
 from __future__ import annotations
@@ -39,14 +42,25 @@ HOP_BY_HOP = frozenset(
 )
 
 
+# RFC 9110 section 7.6.3: a gateway sends Via on the requests it forwards.
+VIA = "1.1 blast-radius-faults"
+# Headers aiohttp adds to a response that lacks them; a relayed reply must not gain them.
+INVENTED = ("Server", "Content-Type")
+
+
 @dataclass(frozen=True)
 class UpstreamReply:
-    """One complete upstream response: end-to-end headers (no Content-Length) and raw body."""
+    """One complete upstream response: end-to-end headers (no Content-Length) and raw body.
+
+    `content_length` is the upstream's own Content-Length header, kept for a reply that
+    has none of the bytes it describes (the answer to a HEAD).
+    """
 
     status: int
     reason: str
     headers: CIMultiDict[str]
     body: bytes
+    content_length: str | None = None
 
     @property
     def is_ok_with_body(self) -> bool:
@@ -68,16 +82,49 @@ def end_to_end(headers: CIMultiDictProxy[str] | CIMultiDict[str]) -> CIMultiDict
     return CIMultiDict((name, value) for name, value in headers.items() if name.lower() not in drop)
 
 
+class RelayedResponse(web.Response):
+    """A response built from an upstream reply; it carries no header the upstream did not."""
+
+    def __init__(self, reply: UpstreamReply) -> None:
+        headers = CIMultiDict(reply.headers)
+        if not reply.body and reply.content_length is not None:
+            headers["Content-Length"] = reply.content_length
+        super().__init__(status=reply.status, reason=reply.reason, headers=headers)
+        if reply.body:
+            self.body = reply.body
+        self.upstream_names = frozenset(name.lower() for name in reply.headers)
+
+
 def relay(reply: UpstreamReply) -> web.Response:
     """The upstream's reply as a response with status, headers and body unaltered."""
-    return web.Response(
-        status=reply.status, reason=reply.reason, headers=reply.headers, body=reply.body
-    )
+    return RelayedResponse(reply)
+
+
+async def drop_invented_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare hook: remove what aiohttp added to a relayed reply.
+
+    Date stays: RFC 9110 section 6.6.1 asks a recipient that forwards a reply without
+    one to add it.
+    """
+    if isinstance(response, RelayedResponse):
+        for name in INVENTED:
+            if name.lower() not in response.upstream_names:
+                response.headers.popall(name, None)
 
 
 def bad_gateway(error: UpstreamError) -> web.Response:
     """The short honest answer when the upstream cannot be reached."""
     return web.Response(status=502, text=f"bad gateway: {error}\n")
+
+
+def _as_sent(raw_headers: tuple[tuple[bytes, bytes], ...]) -> CIMultiDict[str]:
+    # aiohttp's parsed headers respell well-known names (ETag becomes Etag); the raw
+    # pairs keep the upstream's spelling. Bytes that are not UTF-8 survive decoding as
+    # surrogates; faults.wire restores them, aiohttp's writer drops them.
+    return CIMultiDict(
+        (name.decode("utf-8", "surrogateescape"), value.decode("utf-8", "surrogateescape"))
+        for name, value in raw_headers
+    )
 
 
 class Upstream:
@@ -123,6 +170,7 @@ class Upstream:
         target = self.target(request)
         body = await request.read()
         headers = end_to_end(request.headers)
+        headers.add("Via", VIA)
         if unconditional:
             for name in CONDITIONAL:
                 headers.popall(name, None)
@@ -138,8 +186,9 @@ class Upstream:
                 return UpstreamReply(
                     status=response.status,
                     reason=response.reason or "",
-                    headers=end_to_end(response.headers),
+                    headers=end_to_end(_as_sent(response.raw_headers)),
                     body=payload,
+                    content_length=response.headers.get("Content-Length"),
                 )
         except (TimeoutError, aiohttp.ClientError) as exc:
             reason = str(exc) or type(exc).__name__

@@ -11,9 +11,16 @@ itself and decides how the connection ends. How it ends is the point of most fau
 Ending a short body with an ordinary end-of-response instead leaves the client waiting
 for the promised bytes, which is a hang and not a truncation.
 
+Taking a connection over puts a watcher between the transport and aiohttp's protocol.
+It turns "the client left", "the client sent more bytes" and "the kernel took the
+buffered bytes" into futures, so every wait of a fault sleeps until one of them or a
+timer fires: a held connection costs no CPU between its bytes, and a thousand of them
+do not slow the requests of other regions. Bytes the client sends after the takeover
+are swallowed: a connection a fault owns never carries a request aiohttp would answer.
+
 Invariants: a write never goes to a connection the client has closed, every wait ends
-when the client leaves, and `body_bytes` counts exactly the body bytes handed to the
-connection (including any beyond the promised length).
+when the client leaves or the task is cancelled, and `body_bytes` counts exactly the
+body bytes handed to the connection (including any beyond the promised length).
 """
 
 from __future__ import annotations
@@ -30,12 +37,17 @@ from typing import Literal
 
 from aiohttp import web
 
-End = Literal["fin", "rst", "hang", "complete", "client_gone"]
+End = Literal["fin", "rst", "hang", "complete", "client_gone", "reused", "aborted"]
+Trickled = Literal["sent", "client_gone", "deadline"]
+Connection = Literal["reusable", "closed", "poisoned"]
 
-POLL_S = 0.02
 # How long an RST waits for the client to acknowledge the bytes already sent; the reset
 # would otherwise discard them in the kernel and the client would see fewer.
 ACK_WAIT_S = 1.0
+# The kernel gives no event for an acknowledgement, so that one wait polls, backing off.
+ACK_POLL_FIRST_S = 0.001
+ACK_POLL_MAX_S = 0.05
+RECHECK_S = 0.01
 
 
 class ClientGoneError(ConnectionError):
@@ -45,11 +57,57 @@ class ClientGoneError(ConnectionError):
 class DetachedResponse(web.StreamResponse):
     """Returned to aiohttp for a connection a fault wrote itself: it must write nothing more."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        # aiohttp must never read another request from this connection: whatever the
+        # fault left on it belongs to the fault.
+        self.force_close()
+
     async def prepare(self, request: web.BaseRequest) -> None:
         return None
 
     async def write_eof(self, data: bytes = b"") -> None:
         return None
+
+
+class _Watcher(asyncio.Protocol):
+    """Between the transport and aiohttp's protocol once a fault owns the connection."""
+
+    def __init__(self, inner: asyncio.BaseProtocol, loop: asyncio.AbstractEventLoop) -> None:
+        self._inner = inner
+        self._loop = loop
+        self.gone: asyncio.Future[None] = loop.create_future()
+        self.spoke: asyncio.Future[None] = loop.create_future()
+        self.writable: asyncio.Future[None] = loop.create_future()
+        self.writable.set_result(None)
+
+    def data_received(self, data: bytes) -> None:
+        _resolve(self.spoke)
+
+    def eof_received(self) -> bool | None:
+        # A client that half-closes is done with the exchange; asyncio then closes the
+        # transport after flushing what is buffered, as it did before the takeover.
+        _resolve(self.gone)
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        _resolve(self.gone)
+        _resolve(self.writable)
+        self._inner.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        if self.writable.done():
+            self.writable = self._loop.create_future()
+        self._inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        _resolve(self.writable)
+        self._inner.resume_writing()
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 class Wire:
@@ -60,14 +118,24 @@ class Wire:
         if transport is None or transport.is_closing():
             raise ClientGoneError("the client left before the response started")
         self._transport = transport
+        self._watcher = _Watcher(transport.get_protocol(), asyncio.get_running_loop())
+        if transport.get_write_buffer_size() > 0:
+            self._watcher.writable = asyncio.get_running_loop().create_future()
+        transport.set_protocol(self._watcher)
+        # A zero high-water mark makes asyncio report every non-empty buffer, so a fault
+        # learns when its bytes have left the process without polling.
+        transport.set_write_buffer_limits(high=0, low=0)
+        _no_delay(transport)
         self.body_bytes = 0
+        self.status = 0
+        self.promised_bytes: int | None = None
         self._head_at = time.monotonic()
         self._ended_at: float | None = None
 
     @property
     def client_gone(self) -> bool:
-        """True once the client closed or reset the connection."""
-        return self._transport.is_closing()
+        """True once the client closed or reset the connection (or the proxy closed it)."""
+        return self._watcher.gone.done() or self._transport.is_closing()
 
     @property
     def connected_ms(self) -> float:
@@ -76,10 +144,18 @@ class Wire:
         return (end - self._head_at) * 1000.0
 
     def send_head(self, status: int, headers: Iterable[tuple[str, str]]) -> None:
-        """Write the status line and headers exactly as given."""
+        """Write the status line and headers exactly as given.
+
+        `status` and `promised_bytes` (the Content-Length written, if any) are kept from
+        these very bytes, so the ledger records the promise the client actually got.
+        """
         reason = http.HTTPStatus(status).phrase
         lines = [f"HTTP/1.1 {status} {reason}"]
-        lines.extend(f"{name}: {value}" for name, value in headers)
+        for name, value in headers:
+            lines.append(f"{name}: {value}")
+            if name.lower() == "content-length":
+                self.promised_bytes = int(value)
+        self.status = status
         self._head_at = time.monotonic()
         # aiohttp decodes header bytes as UTF-8 with surrogateescape; this restores them.
         head = "\r\n".join(lines) + "\r\n\r\n"
@@ -93,16 +169,38 @@ class Wire:
         self.body_bytes += len(data)
         return await self._flushed()
 
+    async def trickle(
+        self, data: bytes, chunk_bytes: int, pause_s: float, deadline: float | None
+    ) -> Trickled:
+        """Send `data` in chunks, chunk n at start + n * pause_s, then pause once more.
+
+        Ends "sent", "client_gone" or "deadline" (a time.monotonic() value). The pace is
+        kept by timer callbacks rather than a coroutine per chunk: one timer and one
+        write per chunk is all a held connection costs. A client that stops reading
+        holds the next chunk back until the kernel takes the previous one.
+        """
+        return await _Trickle(self, data, chunk_bytes, pause_s, deadline).run()
+
     async def wait_client_gone(self, limit_s: float) -> bool:
         """Wait up to `limit_s` seconds; True as soon as the client leaves."""
-        deadline = time.monotonic() + max(0.0, limit_s)
-        while not self.client_gone:
-            left_s = deadline - time.monotonic()
-            if left_s <= 0:
-                return False
-            await asyncio.sleep(min(POLL_S, left_s))
-        self._mark_ended()
-        return True
+        if not self.client_gone and limit_s > 0:
+            await asyncio.wait([self._watcher.gone], timeout=limit_s)
+        if self.client_gone:
+            self._mark_ended()
+            return True
+        return False
+
+    async def wait_next_request(self, limit_s: float) -> Literal["spoke", "gone", "limit"]:
+        """Wait up to `limit_s` seconds for the client to send bytes again or to leave."""
+        watcher = self._watcher
+        if not self.client_gone and not watcher.spoke.done() and limit_s > 0:
+            await asyncio.wait(
+                [watcher.gone, watcher.spoke], timeout=limit_s, return_when=asyncio.FIRST_COMPLETED
+            )
+        if self.client_gone:
+            self._mark_ended()
+            return "gone"
+        return "spoke" if watcher.spoke.done() else "limit"
 
     async def end(self, how: Literal["fin", "rst", "hang"], hang_limit_s: float) -> End:
         """End the connection the way the fault says; `client_gone` if the client left first."""
@@ -135,9 +233,10 @@ class Wire:
         self._transport.abort()
 
     def close_quietly(self) -> None:
-        """Close without ceremony, for a fault cancelled at shutdown."""
+        """Reset the connection without waiting for anything, for a fault cancelled at shutdown."""
         if not self._transport.is_closing():
-            self._transport.abort()
+            self.close_rst()
+        self._mark_ended()
 
     def _mark_ended(self) -> None:
         if self._ended_at is None:
@@ -146,19 +245,24 @@ class Wire:
     async def _flushed(self) -> bool:
         # A client that stops reading fills the kernel buffers; the fault then waits for
         # it to read or leave, which is what a server stuck in write() would do.
-        while self._transport.get_write_buffer_size() > 0:
-            if self.client_gone:
-                return False
-            await asyncio.sleep(POLL_S / 4)
+        while self._transport.get_write_buffer_size() > 0 and not self.client_gone:
+            writable = self._watcher.writable
+            if writable.done():
+                # Only if asyncio reported no pause for a non-empty buffer: recheck
+                # later rather than spin.
+                await asyncio.sleep(RECHECK_S)
+            else:
+                await writable
         return not self.client_gone
 
     async def _acknowledged(self) -> None:
         await self._flushed()
         deadline = time.monotonic() + ACK_WAIT_S
+        pause_s = ACK_POLL_FIRST_S
         while self._unacknowledged_bytes() > 0 and time.monotonic() < deadline:
-            if self.client_gone:
+            if await self.wait_client_gone(pause_s):
                 return
-            await asyncio.sleep(POLL_S / 4)
+            pause_s = min(pause_s * 2, ACK_POLL_MAX_S)
 
     def _unacknowledged_bytes(self) -> int:
         sock = self._transport.get_extra_info("socket")
@@ -169,3 +273,86 @@ class Wire:
         except OSError:
             return 0
         return int(struct.unpack("i", raw)[0])
+
+
+class _Trickle:
+    """The timer-driven state of one Wire.trickle call."""
+
+    def __init__(
+        self, wire: Wire, data: bytes, chunk_bytes: int, pause_s: float, deadline: float | None
+    ) -> None:
+        self._wire = wire
+        self._data = data
+        self._chunk_bytes = chunk_bytes
+        self._pause_s = pause_s
+        self._deadline = deadline
+        self._loop = asyncio.get_running_loop()
+        self._done: asyncio.Future[Trickled] = self._loop.create_future()
+        self._started = self._loop.time()
+        self._sent_chunks = 0
+        self._timer: asyncio.TimerHandle | None = None
+
+    async def run(self) -> Trickled:
+        gone = self._wire._watcher.gone
+        gone.add_done_callback(self._on_gone)
+        self._tick()
+        try:
+            return await self._done
+        finally:
+            gone.remove_done_callback(self._on_gone)
+            if self._timer is not None:
+                self._timer.cancel()
+
+    def _on_gone(self, _: asyncio.Future[None]) -> None:
+        self._wire._mark_ended()
+        self._finish("client_gone")
+
+    def _finish(self, result: Trickled) -> None:
+        if not self._done.done():
+            self._done.set_result(result)
+
+    def _tick(self) -> None:
+        wire = self._wire
+        if self._done.done():
+            return
+        if wire.client_gone:
+            wire._mark_ended()
+            self._finish("client_gone")
+            return
+        if self._deadline is not None and self._loop.time() >= self._deadline:
+            self._finish("deadline")
+            return
+        if wire._transport.get_write_buffer_size() > 0:
+            writable = wire._watcher.writable
+            if writable.done():
+                self._timer = self._loop.call_later(RECHECK_S, self._tick)
+            else:
+                writable.add_done_callback(lambda _: self._tick())
+            return
+        self._send_next()
+
+    def _send_next(self) -> None:
+        start = self._sent_chunks * self._chunk_bytes
+        chunk = self._data[start : start + self._chunk_bytes]
+        self._wire._transport.write(chunk)
+        self._wire.body_bytes += len(chunk)
+        self._sent_chunks += 1
+
+        next_at = self._started + self._sent_chunks * self._pause_s
+        if self._deadline is not None:
+            next_at = min(next_at, self._deadline)
+        last = start + self._chunk_bytes >= len(self._data)
+        callback = (lambda: self._finish("sent")) if last else self._tick
+        self._timer = self._loop.call_at(next_at, callback)
+
+
+def _no_delay(transport: asyncio.BaseTransport) -> None:
+    # Nagle's algorithm would hold a lone trickled byte until the previous one is
+    # acknowledged, which bends the pace a slow-body fault promises.
+    sock = transport.get_extra_info("socket")
+    if sock is None:
+        return
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except OSError:
+        return

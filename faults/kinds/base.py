@@ -8,16 +8,15 @@ reply unaltered and records no fault.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Generic, Literal, TypeVar
+from typing import Generic, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict
 
 from faults.upstream import UpstreamReply
-from faults.wire import DetachedResponse, End, Wire
+from faults.wire import Connection, DetachedResponse, End, Trickled, Wire
 
 
 class Params(BaseModel):
@@ -31,7 +30,12 @@ P = TypeVar("P", bound=Params)
 
 @dataclass(frozen=True)
 class Outcome:
-    """What one injected fault did, as the ledger records it."""
+    """What one injected fault did, as the ledger records it.
+
+    `connection` is the state the lie left the connection in: `reusable` (a complete,
+    correctly framed reply), `closed` (the proxy closed it or the client left) or
+    `poisoned` (left open with bytes on it that belong to no response).
+    """
 
     status: int
     bytes_promised: int | None
@@ -39,6 +43,7 @@ class Outcome:
     end: End
     connected_ms: float
     response: web.StreamResponse
+    connection: Connection = "closed"
 
 
 @dataclass
@@ -65,10 +70,14 @@ class FaultContext:
         self._wire = Wire(self.request)
         return self._wire
 
-    def drop_connection(self) -> None:
-        """Abort a connection a fault took over, when the fault is cancelled midway."""
+    def drop_connection(self) -> Wire | None:
+        """Reset a connection the fault took over, when it is cancelled midway (shutdown).
+
+        Returns the wire it dropped, or None when the fault had not written anything yet.
+        """
         if self._wire is not None:
             self._wire.close_quietly()
+        return self._wire
 
 
 @dataclass(frozen=True)
@@ -92,44 +101,43 @@ def framed_headers(reply: UpstreamReply, content_length: int) -> list[tuple[str,
     return headers
 
 
-def wire_outcome(wire: Wire, status: int, bytes_promised: int, end: End) -> Outcome:
-    """The Outcome of a fault that wrote the connection itself."""
+def wire_outcome(wire: Wire, end: End, connection: Connection = "closed") -> Outcome:
+    """The Outcome of a fault that wrote the connection itself, from what it wrote."""
     return Outcome(
-        status=status,
-        bytes_promised=bytes_promised,
+        status=wire.status,
+        bytes_promised=wire.promised_bytes,
         bytes_written=wire.body_bytes,
         end=end,
         connected_ms=wire.connected_ms,
         response=DetachedResponse(),
+        connection=connection,
     )
 
 
 def complete_outcome(response: web.Response) -> Outcome:
     """The Outcome of a fault answered by a complete, correctly framed response."""
     size = len(response.body) if isinstance(response.body, bytes) else 0
+    # Only the answer to a HEAD carries a Content-Length other than its body's.
+    promised = response.headers.get("Content-Length")
     return Outcome(
         status=response.status,
-        bytes_promised=size,
+        bytes_promised=size if promised is None else int(promised),
         bytes_written=size,
         end="complete",
         connected_ms=0.0,
         response=response,
+        connection="reusable",
     )
-
-
-Trickled = Literal["sent", "client_gone", "deadline"]
 
 
 async def trickle(
     wire: Wire, data: bytes, chunk_bytes: int, pause_s: float, deadline: float | None
 ) -> Trickled:
-    """Send `data` in chunks with a pause after each one, until done, gone or `deadline`."""
-    for start in range(0, len(data), chunk_bytes):
-        if deadline is not None and time.monotonic() >= deadline:
-            return "deadline"
-        if not await wire.send_body(data[start : start + chunk_bytes]):
-            return "client_gone"
-        pause_left_s = pause_s if deadline is None else min(pause_s, deadline - time.monotonic())
-        if await wire.wait_client_gone(pause_left_s):
-            return "client_gone"
-    return "sent"
+    """Send `data` in chunks with a pause after each one, until done, gone or `deadline`.
+
+    Chunk n leaves at start + n * pause_s, so time spent writing does not stretch the
+    pace; `deadline` is a time.monotonic() value.
+    """
+    if not data:
+        return "sent"
+    return await wire.trickle(data, chunk_bytes, pause_s, deadline)

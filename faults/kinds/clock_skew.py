@@ -1,28 +1,57 @@
-"""clock_skew: the reply intact but its Date and Last-Modified moved by `offset_s`.
+"""clock_skew: the reply intact but its clock headers moved by `offset_s`.
 
-Both move together, as they would on an upstream whose clock is wrong. A reply without
-Date gets one (now + offset); a reply without Last-Modified keeps none. Any status is
-skewed, a 304 included, since conditional requests are where a wrong clock bites.
+The headers named in `headers` (Date and Last-Modified by default; Expires on request)
+move together, as they would on an upstream whose clock is wrong: forward with a
+positive offset, back with a negative one. A reply without Date gets one (now + offset)
+when Date is in the list, since every forwarded reply carries a Date anyway; any other
+header the reply lacks, or whose value is not an HTTP date (`Expires: 0`), stays as it
+is. Any status is skewed, a 304 included, since conditional requests are where a wrong
+clock bites.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
+from typing import Any
 
 from multidict import CIMultiDict
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from faults.kinds.base import FaultContext, Kind, Outcome, Params, complete_outcome
 from faults.upstream import UpstreamReply, relay
 
 SIX_HOURS_S = 6 * 3600.0
+TEN_YEARS_S = 10 * 365 * 86400.0
+# The HTTP-date headers a wrong upstream clock shows up in (RFC 9110 sections 6.6.1 and
+# 8.8.2, RFC 9111 section 5.3), by lower-case name.
+CLOCK_HEADERS = {name.lower(): name for name in ("Date", "Last-Modified", "Expires")}
 
 
 class ClockSkewParams(Params):
-    """Signed clock offset in seconds; negative puts the upstream in the past."""
+    """Signed clock offset in seconds and the headers it applies to."""
 
-    offset_s: float = Field(default=SIX_HOURS_S, ge=-10 * 365 * 86400, le=10 * 365 * 86400)
+    offset_s: float = Field(default=SIX_HOURS_S, ge=-TEN_YEARS_S, le=TEN_YEARS_S)
+    headers: tuple[str, ...] = ("Date", "Last-Modified")
+
+    @field_validator("headers", mode="before")
+    @classmethod
+    def _known_headers(cls, value: Any) -> tuple[str, ...]:
+        if not isinstance(value, list | tuple) or not value:
+            raise ValueError(f"must be a non-empty list of {_choices()}")
+        names = []
+        for item in value:
+            name = CLOCK_HEADERS.get(item.lower()) if isinstance(item, str) else None
+            if name is None:
+                raise ValueError(f"{item!r} is not a clock header; use {_choices()}")
+            if name in names:
+                raise ValueError(f"{name} is listed twice; list it once")
+            names.append(name)
+        return tuple(names)
+
+
+def _choices() -> str:
+    return ", ".join(CLOCK_HEADERS.values())
 
 
 def shifted(http_date: str | None, offset_s: float) -> str | None:
@@ -31,32 +60,34 @@ def shifted(http_date: str | None, offset_s: float) -> str | None:
         return None
     try:
         moment = parsedate_to_datetime(http_date)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, IndexError):
         return None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return format_datetime((moment + timedelta(seconds=offset_s)).astimezone(UTC), usegmt=True)
 
 
-def _skewed(reply: UpstreamReply, offset_s: float) -> UpstreamReply:
+def _skewed(reply: UpstreamReply, params: ClockSkewParams) -> UpstreamReply:
     headers = CIMultiDict(reply.headers)
-    now = format_datetime(datetime.now(UTC), usegmt=True)
-    headers["Date"] = shifted(headers.get("Date", now), offset_s) or now
-    last_modified = shifted(headers.get("Last-Modified"), offset_s)
-    if last_modified is not None:
-        headers["Last-Modified"] = last_modified
-    return UpstreamReply(reply.status, reply.reason, headers, reply.body)
+    for name in params.headers:
+        value = headers.get(name)
+        if value is None and name == "Date":
+            value = format_datetime(datetime.now(UTC), usegmt=True)
+        moved = shifted(value, params.offset_s)
+        if moved is not None:
+            headers[name] = moved
+    return UpstreamReply(reply.status, reply.reason, headers, reply.body, reply.content_length)
 
 
 async def inject(ctx: FaultContext, params: ClockSkewParams) -> Outcome | None:
-    """Forward the reply with both clock headers moved by offset_s."""
+    """Forward the reply with its clock headers moved by offset_s."""
     reply = await ctx.upstream()
-    return complete_outcome(relay(_skewed(reply, params.offset_s)))
+    return complete_outcome(relay(_skewed(reply, params)))
 
 
 KIND = Kind(
     name="clock_skew",
-    summary="body intact, Date and Last-Modified moved by offset_s",
+    summary="body intact, Date and Last-Modified (or the listed headers) moved by offset_s",
     params_model=ClockSkewParams,
     inject=inject,
     needs_body=False,

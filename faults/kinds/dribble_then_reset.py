@@ -37,7 +37,7 @@ async def inject(ctx: FaultContext, params: DribbleThenResetParams) -> Outcome |
     end: End = "client_gone"
     if sent == "sent":
         end = await wire.end("rst", hang_limit_s=0.0)
-    return wire_outcome(wire, 200, len(reply.body), end)
+    return wire_outcome(wire, end)
 
 
 KIND = Kind(

@@ -1,8 +1,11 @@
 """flap: per region, a repeating pattern of injected 5xx answers and forwarded replies.
 
-The phase comes from how often flap was drawn for this region since the profile was
-installed, so two regions never share it. bad_count=1, good_count=1 alternates; a
-retry-once client then always lands on the good answer and never sees the outage.
+The pattern is "bad_count bad, then good_count good", repeated: bad_count=1,
+good_count=1 (the default) alternates, so a retry-once client always lands on the good
+answer and never notices the outage; bad_count=3, good_count=1 defeats three retries;
+good_count=0 is a steady outage. The phase comes from how often flap was drawn for this
+region since the profile was installed (or the counters reset), so two regions never
+share it and other kinds drawn in between do not move it.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ async def inject(ctx: FaultContext, params: FlapParams) -> Outcome | None:
 
 KIND = Kind(
     name="flap",
-    summary="per region: bad_count injected 503s, then good_count forwarded replies",
+    summary="per region: bad_count injected 5xx, then good_count forwarded replies, repeated",
     params_model=FlapParams,
     inject=inject,
     needs_body=False,

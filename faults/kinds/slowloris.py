@@ -48,7 +48,7 @@ async def inject(ctx: FaultContext, params: SlowlorisParams) -> Outcome | None:
     if sent != "client_gone" and not await wire.wait_client_gone(deadline - time.monotonic()):
         wire.close_fin()
         end = "fin"
-    return wire_outcome(wire, 200, len(reply.body), end)
+    return wire_outcome(wire, end)
 
 
 KIND = Kind(

@@ -35,7 +35,7 @@ async def inject(ctx: FaultContext, params: TruncateParams) -> Outcome | None:
 
     await wire.send_body(reply.body[: params.kept_bytes(len(reply.body))])
     end = await wire.end(params.end, params.hang_max_ms / 1000)
-    return wire_outcome(wire, 200, len(reply.body), end)
+    return wire_outcome(wire, end)
 
 
 KIND = Kind(

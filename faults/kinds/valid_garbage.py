@@ -1,11 +1,22 @@
-"""valid_garbage: a complete, well-formed 200 whose items are empty or carry null ids.
+"""valid_garbage: a complete, well-formed 200 of the right shape whose items are nonsense.
 
-JSON bodies keep every top-level key but `items` (and a matching `item_count`); NDJSON
-bodies (Content-Type application/x-ndjson) become empty or keep their lines with null
-ids. The lie is self-consistent: Content-Length fits the garbage and X-Item-Count, when
-the upstream sent one, counts the garbage items, so only a check of the content itself
-(a minimum item count, ids present) catches it. A compressed body is decoded and the
-garbage is sent uncompressed.
+Modes (the item list is `items` of a JSON object, a top-level JSON array, or the lines
+of an NDJSON body, Content-Type application/x-ndjson):
+
+    empty             no items at all
+    null_ids          every item kept, its `id` null
+    wrong_types       every item kept, every value of another JSON type: a string
+                      becomes its length, a number its decimal text, a boolean "true" or
+                      "false", null 0, an array or object its JSON text
+    duplicated_items  as many items as the upstream sent, but the second half repeats
+                      the first: half the real items are missing and ids repeat
+
+Every top-level key but `items` is kept, and `item_count` follows the garbage. The lie
+is self-consistent: Content-Length fits the garbage and X-Item-Count, when the upstream
+sent one, counts the garbage items, so only a check of the content itself (a minimum
+item count, ids present, typed and unique) catches it. A compressed body is decoded and
+the garbage is sent uncompressed. A reply with fewer than two items has nothing to
+duplicate and is forwarded as it is.
 """
 
 from __future__ import annotations
@@ -14,13 +25,12 @@ import json
 import zlib
 from typing import Any, Literal
 
-from aiohttp import web
 from multidict import CIMultiDict
 
 from faults.kinds.base import FaultContext, Kind, Outcome, Params, complete_outcome
-from faults.upstream import UpstreamReply
+from faults.upstream import UpstreamReply, relay
 
-Mode = Literal["empty", "null_ids"]
+Mode = Literal["empty", "null_ids", "wrong_types", "duplicated_items"]
 # zlib's wbits 32 + 15: accept a zlib or a gzip header, whichever the body has.
 AUTO_HEADER_WBITS = 47
 
@@ -43,10 +53,36 @@ def _decoded(reply: UpstreamReply) -> bytes | None:
         return None
 
 
-def _garbled(items: list[Any], mode: Mode) -> list[Any]:
+def _garbled(items: list[Any], mode: Mode) -> list[Any] | None:
     if mode == "empty":
         return []
-    return [{**item, "id": None} if isinstance(item, dict) else item for item in items]
+    if mode == "null_ids":
+        return [{**item, "id": None} if isinstance(item, dict) else item for item in items]
+    if mode == "wrong_types":
+        return [_wrong_type(item) for item in items]
+    if len(items) < 2:
+        return None
+    half = (len(items) + 1) // 2
+    return items[:half] + items[: len(items) - half]
+
+
+def _wrong_type(item: Any) -> Any:
+    if isinstance(item, dict):
+        return {key: _wrong_type_value(value) for key, value in item.items()}
+    return _wrong_type_value(item)
+
+
+def _wrong_type_value(value: Any) -> Any:
+    # bool before int: a JSON boolean is a Python int as well.
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, int | float):
+        return str(value)
+    if value is None:
+        return 0
+    return json.dumps(value, separators=(",", ":"))
 
 
 def _dumps(value: Any) -> bytes:
@@ -60,9 +96,11 @@ def _json_garbage(text: bytes, mode: Mode) -> tuple[bytes, int] | None:
         return None
     if isinstance(document, list):
         items = _garbled(document, mode)
-        return _dumps(items), len(items)
+        return None if items is None else (_dumps(items), len(items))
     if isinstance(document, dict) and isinstance(document.get("items"), list):
         items = _garbled(document["items"], mode)
+        if items is None:
+            return None
         garbage = {**document, "items": items}
         if "item_count" in document:
             garbage["item_count"] = len(items)
@@ -76,6 +114,8 @@ def _ndjson_garbage(text: bytes, mode: Mode) -> tuple[bytes, int] | None:
     except ValueError:
         return None
     garbled = _garbled(items, mode)
+    if garbled is None:
+        return None
     if not garbled:
         return b"", 0
     return b"\n".join(_dumps(item) for item in garbled) + b"\n", len(garbled)
@@ -101,12 +141,12 @@ async def inject(ctx: FaultContext, params: ValidGarbageParams) -> Outcome | Non
     headers.popall("Content-Encoding", None)
     if "X-Item-Count" in headers:
         headers["X-Item-Count"] = str(item_count)
-    return complete_outcome(web.Response(status=200, headers=headers, body=body))
+    return complete_outcome(relay(UpstreamReply(200, reply.reason, headers, body)))
 
 
 KIND = Kind(
     name="valid_garbage",
-    summary="a complete 200 of the right shape with empty items or null ids",
+    summary="a complete 200 of the right shape: empty, null ids, wrong types, duplicates",
     params_model=ValidGarbageParams,
     inject=inject,
 )

@@ -87,7 +87,9 @@ def test_request_headers_path_and_query_are_forwarded(proxy: Proxy, upstream: Se
         "X-Hop": "one hop only",
     }
 
-    reply = raw_request(proxy.url, "/echo/a%2Fb?x=1&y=%20", region="FR", headers=headers)
+    reply = raw_request(
+        proxy.url, "/echo/a%2Fb?x=1&y=%20", region="FR", headers=headers, framed=True
+    )
     seen = {name.lower(): value for name, value in reply.json()["headers"].items()}
 
     assert reply.json()["path_qs"] == "/echo/a%2Fb?x=1&y=%20"
@@ -96,9 +98,18 @@ def test_request_headers_path_and_query_are_forwarded(proxy: Proxy, upstream: Se
     assert seen["accept"] == "application/x-ndjson"
     assert "x-hop" not in seen
     assert seen["host"] == upstream.url.removeprefix("http://")
+    assert seen["via"] == "1.1 blast-radius-faults"
 
 
-def test_absolute_form_target_never_reaches_another_host(
+def _warnings(proxy: Proxy, marker: str) -> list[str]:
+    return [
+        line
+        for line in proxy.log_path.read_text().splitlines()
+        if " WARNING " in line and marker in line
+    ]
+
+
+def test_absolute_form_target_for_another_host_is_refused_and_logged(
     proxy: Proxy, upstream: Service, services: list[Service], tmp_path: Path
 ) -> None:
     other = start_service(["tests.faults.upstream_stub"], tmp_path)
@@ -106,10 +117,62 @@ def test_absolute_form_target_never_reaches_another_host(
     proxy.put_profile({})
     upstream_hits = _hits(upstream.url)
 
-    reply = raw_request(proxy.url, f"{other.url}/echo", region="US", framed=True)
+    reply = raw_request(proxy.url, f"{other.url}/echo?t=abs-other", region="US", framed=True)
+
+    assert reply.status == 421
+    assert _hits(other.url) == 0
+    assert _hits(upstream.url) == upstream_hits
+    assert len(_warnings(proxy, "abs-other")) == 1
+
+
+def test_absolute_form_target_for_a_loopback_port_is_refused(
+    proxy: Proxy, upstream: Service
+) -> None:
+    upstream_hits = _hits(upstream.url)
+
+    reply = raw_request(proxy.url, f"{upstream.url}/echo?t=abs-port", framed=True)
+
+    assert reply.status == 421
+    assert _hits(upstream.url) == upstream_hits
+    assert len(_warnings(proxy, "abs-port")) == 1
+
+
+def test_absolute_form_target_naming_the_proxy_is_served(proxy: Proxy) -> None:
+    proxy.put_profile({})
+
+    reply = raw_request(proxy.url, f"{proxy.url}/echo?t=abs-self", region="US", framed=True)
 
     assert reply.status == 200
+    assert reply.json()["path_qs"] == "/echo?t=abs-self"
+    assert not _warnings(proxy, "abs-self")
+
+
+def test_spoofed_host_is_answered_only_by_the_upstream_and_logged(
+    proxy: Proxy, upstream: Service, services: list[Service], tmp_path: Path
+) -> None:
+    other = start_service(["tests.faults.upstream_stub"], tmp_path)
+    services.append(other)
+    spoofed = other.url.removeprefix("http://")
+
+    replies = [
+        raw_request(proxy.url, "/echo?t=host-spoof", host_header=spoofed, framed=True)
+        for _ in range(2)
+    ]
+
+    assert [reply.status for reply in replies] == [200, 200]
+    assert replies[0].json()["headers"]["Host"] == upstream.url.removeprefix("http://")
     assert _hits(other.url) == 0
+    assert len(_warnings(proxy, f"Host {spoofed}")) == 1
+
+
+def test_network_path_target_stays_on_the_upstream(proxy: Proxy, upstream: Service) -> None:
+    proxy.put_profile({})
+    upstream_hits = _hits(upstream.url)
+
+    reply = raw_request(proxy.url, "//evil.example/echo?t=netpath", framed=True)
+
+    assert reply.status == 200
+    assert reply.json()["path_qs"] == "//evil.example/echo?t=netpath"
     assert _hits(upstream.url) == upstream_hits + 1
 
 
@@ -127,16 +190,38 @@ def test_upstream_redirect_is_relayed_not_followed(
     assert _hits(other.url) == 0
 
 
-def test_connect_is_refused(proxy: Proxy, upstream: Service) -> None:
+def test_connect_is_refused_and_logged(proxy: Proxy, upstream: Service) -> None:
     upstream_hits = _hits(upstream.url)
 
     target = upstream.url.removeprefix("http://")
     authority_form = raw_request(proxy.url, target, method="CONNECT", framed=True)
-    origin_form = raw_request(proxy.url, "/catalog", method="CONNECT", framed=True)
+    origin_form = raw_request(proxy.url, "/catalog?t=connect", method="CONNECT", framed=True)
 
-    assert authority_form.status in (404, 405)
-    assert origin_form.status in (404, 405)
+    assert authority_form.status == origin_form.status == 405
+    assert "CONNECT" not in authority_form.headers["allow"]
     assert _hits(upstream.url) == upstream_hits
+    assert len(_warnings(proxy, f"refused CONNECT {target}")) >= 1
+    assert len(_warnings(proxy, "t=connect")) == 1
+
+
+def test_foreign_host_log_line_is_sanitized(proxy: Proxy) -> None:
+    raw_request(proxy.url, "/echo", host_header="evil\x9b[31m.sanitized", framed=True)
+
+    lines = _warnings(proxy, ".sanitized")
+
+    assert len(lines) == 1
+    assert "Host evil?[31m.sanitized from" in lines[0]
+
+
+def test_malformed_request_logs_one_line_without_traceback(proxy: Proxy) -> None:
+    reply = raw_request(proxy.url, "/echo", headers={"X-Bad": "a\x7fb-malformed"}, framed=True)
+
+    log = proxy.log_path.read_text()
+    lines = [line for line in log.splitlines() if "refused a malformed request" in line]
+
+    assert reply.status == 400
+    assert len(lines) == 1 and " WARNING " in lines[0]
+    assert "Traceback" not in log
 
 
 def test_control_paths_are_never_forwarded(proxy: Proxy, upstream: Service) -> None:

@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import http.client
+import itertools
 import json
+import statistics
 import time
 from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit
 
-from tests.faults.rawhttp import raw_request
+import pytest
+
+from tests.conftest import Service
+from tests.faults.rawhttp import (
+    http_json,
+    raw_request,
+    timed_request,
+    two_requests_on_one_connection,
+)
 from tests.faults.support import Proxy, only
-from tests.faults.upstream_stub import ITEMS_PER_CATALOG, catalog_body
+from tests.faults.upstream_stub import EXPIRES, ITEMS_PER_CATALOG, LAST_MODIFIED, catalog_body
 
 BODY = catalog_body("DE")
 SIZE = len(BODY)
@@ -34,11 +46,23 @@ def test_slowloris_never_sends_the_last_byte(proxy: Proxy) -> None:
     small = catalog_body("DE", item_count=1)
     proxy.put_profile(only("DE", "slowloris", interval_ms=1))
 
-    reply = raw_request(proxy.url, _catalog("slow-last", "&items=1"), region="DE", timeout_s=2.0)
+    reply = raw_request(proxy.url, _catalog("slow-last", "&items=1"), region="DE", timeout_s=1.0)
 
     assert reply.content_length == len(small)
     assert reply.end == "timeout"
     assert reply.body == small[:-1]
+
+
+def test_slowloris_trickles_at_interval_ms_within_ten_percent(proxy: Proxy) -> None:
+    proxy.put_profile(only("DE", "slowloris", interval_ms=100))
+
+    arrivals = timed_request(proxy.url, _catalog("slow-rate"), "DE", duration_s=1.25)
+    times = [at for at, _ in arrivals.chunks]
+    gaps_ms = [(later - earlier) * 1000 for earlier, later in itertools.pairwise(times)]
+
+    assert all(size == 1 for _, size in arrivals.chunks)
+    assert len(gaps_ms) >= 9
+    assert 90 <= statistics.median(gaps_ms) <= 110
 
 
 def test_slowloris_closes_with_fin_after_max_duration(proxy: Proxy) -> None:
@@ -124,13 +148,66 @@ def test_lie_length_negative_sends_fewer_bytes_than_promised_then_fin(proxy: Pro
 
 
 def test_lie_length_positive_frames_a_short_body_and_sends_stray_bytes(proxy: Proxy) -> None:
-    proxy.put_profile(only("DE", "lie_length", delta_bytes=100))
+    proxy.put_profile(only("DE", "lie_length", delta_bytes=100, keep_open_ms=0))
 
     reply = raw_request(proxy.url, _catalog("lie-long"), region="DE")
 
     assert reply.content_length == SIZE - 100
     assert reply.body == BODY
     assert reply.end == "fin"
+    assert proxy.wait_for_row("lie-long")["connection"] == "closed"
+
+
+def test_lie_length_positive_desyncs_the_next_request_on_the_connection(
+    proxy: Proxy, upstream: Service
+) -> None:
+    proxy.put_profile(only("DE", "lie_length", delta_bytes=100))
+    hits_before = http_json(f"{upstream.url}/hits")[1]["count"]
+
+    first, second, end = two_requests_on_one_connection(
+        proxy.url, _catalog("lie-desync"), _catalog("lie-desync-next"), region="DE"
+    )
+    row = proxy.wait_for_row("lie-desync")
+
+    assert first.body == BODY[: SIZE - 100]
+    assert second == BODY[SIZE - 100 :]
+    assert not second.startswith(b"HTTP/")
+    assert end == "fin"
+    assert (row["end"], row["connection"]) == ("reused", "poisoned")
+    assert int(row["bytes_written"]) - int(row["bytes_promised"]) == len(second)
+    assert not [row for row in proxy.ledger_rows() if "lie-desync-next" in row["path"]]
+    assert http_json(f"{upstream.url}/hits")[1]["count"] == hits_before + 1
+
+
+def test_http_client_reusing_a_poisoned_connection_fails_the_next_request(
+    proxy: Proxy,
+) -> None:
+    proxy.put_profile(only("DE", "lie_length", delta_bytes=100))
+    parts = urlsplit(proxy.url)
+    assert parts.hostname is not None and parts.port is not None
+    client = http.client.HTTPConnection(parts.hostname, parts.port, timeout=5)
+
+    client.request("GET", _catalog("lie-client"), headers={"X-Region": "DE"})
+    first = client.getresponse().read()
+    client.request("GET", _catalog("lie-client-next"), headers={"X-Region": "DE"})
+    with pytest.raises(http.client.HTTPException):
+        client.getresponse()
+    client.close()
+
+    assert first == BODY[: SIZE - 100]
+    assert proxy.wait_for_row("lie-client")["end"] == "reused"
+
+
+def test_lie_length_poisoned_connection_closes_after_keep_open_ms(proxy: Proxy) -> None:
+    proxy.put_profile(only("DE", "lie_length", delta_bytes=10, keep_open_ms=300))
+
+    reply = raw_request(proxy.url, _catalog("lie-linger"), region="DE", timeout_s=4.0)
+    row = proxy.wait_for_row("lie-linger")
+
+    assert reply.end == "fin"
+    assert 0.28 <= reply.elapsed_s < 2.5
+    assert reply.body == BODY
+    assert (row["end"], row["connection"]) == ("fin", "poisoned")
 
 
 def test_valid_garbage_empty_keeps_other_keys_and_frames_correctly(proxy: Proxy) -> None:
@@ -189,6 +266,52 @@ def test_valid_garbage_ndjson_null_ids_keeps_lines(proxy: Proxy) -> None:
     assert all(line["id"] is None and line["region"] == "DE" for line in lines)
 
 
+def test_valid_garbage_wrong_types_swaps_every_value_type(proxy: Proxy) -> None:
+    proxy.put_profile(only("DE", "valid_garbage", mode="wrong_types"))
+
+    reply = raw_request(proxy.url, _catalog("garbage-types"), region="DE", framed=True)
+    document = reply.json()
+    original = json.loads(BODY)["items"][5]
+
+    assert document["item_count"] == len(document["items"]) == ITEMS_PER_CATALOG
+    assert document["items"][5] == {key: len(value) for key, value in original.items()}
+    assert reply.headers["x-item-count"] == str(ITEMS_PER_CATALOG)
+
+
+def test_valid_garbage_duplicated_items_keeps_the_count_but_repeats_the_first_half(
+    proxy: Proxy,
+) -> None:
+    proxy.put_profile(only("DE", "valid_garbage", mode="duplicated_items"))
+
+    reply = raw_request(proxy.url, _catalog("garbage-dup"), region="DE", framed=True)
+    ids = [item["id"] for item in reply.json()["items"]]
+    half = ITEMS_PER_CATALOG // 2
+
+    assert len(ids) == ITEMS_PER_CATALOG
+    assert ids[:half] == ids[half:] == [f"DE-{number:04d}" for number in range(half)]
+    assert reply.content_length == len(reply.body)
+
+
+def test_valid_garbage_ndjson_duplicated_items_repeats_lines(proxy: Proxy) -> None:
+    proxy.put_profile(only("DE", "valid_garbage", mode="duplicated_items"))
+
+    target = _catalog("garbage-nd-dup", "&format=ndjson&items=5")
+    reply = raw_request(proxy.url, target, region="DE", framed=True)
+    ids = [json.loads(line)["id"] for line in reply.body.splitlines()]
+
+    assert ids == ["DE-0000", "DE-0001", "DE-0002", "DE-0000", "DE-0001"]
+    assert reply.headers["x-item-count"] == "5"
+
+
+def test_valid_garbage_duplicated_items_forwards_a_single_item_unfaulted(proxy: Proxy) -> None:
+    proxy.put_profile(only("DE", "valid_garbage", mode="duplicated_items"))
+
+    reply = raw_request(proxy.url, _catalog("garbage-one", "&items=1"), region="DE", framed=True)
+
+    assert reply.body == catalog_body("DE", item_count=1)
+    assert not [row for row in proxy.ledger_rows() if "garbage-one" in row["path"]]
+
+
 def test_flap_alternates_503_and_the_forwarded_reply(proxy: Proxy) -> None:
     proxy.put_profile(only("DE", "flap"))
 
@@ -224,6 +347,18 @@ def test_flap_bad_count_and_good_count_shape_the_pattern(proxy: Proxy) -> None:
     assert statuses == [503, 503, 200, 503, 503, 200]
 
 
+def test_flap_status_sets_the_injected_error(proxy: Proxy) -> None:
+    proxy.put_profile(only("DE", "flap", status=500, good_count=0))
+
+    replies = [
+        raw_request(proxy.url, _catalog(f"flap-500-{n}"), region="DE", framed=True)
+        for n in range(2)
+    ]
+
+    assert [reply.status for reply in replies] == [500, 500]
+    assert replies[0].content_length == len(replies[0].body)
+
+
 def test_clock_skew_moves_date_and_last_modified_by_six_hours(proxy: Proxy) -> None:
     proxy.put_profile(only("DE", "clock_skew"))
 
@@ -245,6 +380,26 @@ def test_clock_skew_negative_offset_moves_clocks_back(proxy: Proxy) -> None:
     assert -3600 - 60 < date_offset_s < -3600 + 60
 
 
+def test_clock_skew_headers_param_picks_the_headers_moved(proxy: Proxy) -> None:
+    proxy.put_profile(only("DE", "clock_skew", offset_s=-86400, headers=["expires", "Date"]))
+
+    reply = raw_request(proxy.url, _catalog("skew-pick"), region="DE", framed=True)
+    date_offset_s = parsedate_to_datetime(reply.headers["date"]).timestamp() - time.time()
+
+    assert reply.headers["expires"] == "Tue, 31 Dec 2024 01:00:00 GMT"
+    assert reply.headers["last-modified"] == LAST_MODIFIED
+    assert -86400 - 60 < date_offset_s < -86400 + 60
+
+
+def test_clock_skew_by_default_leaves_expires_alone(proxy: Proxy) -> None:
+    proxy.put_profile(only("DE", "clock_skew", offset_s=60))
+
+    reply = raw_request(proxy.url, _catalog("skew-default"), region="DE", framed=True)
+
+    assert reply.headers["expires"] == EXPIRES
+    assert reply.headers["last-modified"] == "Wed, 01 Jan 2025 00:01:00 GMT"
+
+
 def test_dribble_then_reset_sends_half_in_paced_chunks_then_rst(proxy: Proxy) -> None:
     proxy.put_profile(
         only("DE", "dribble_then_reset", keep_fraction=0.5, chunk_bytes=1000, pause_ms=20)
@@ -256,6 +411,26 @@ def test_dribble_then_reset_sends_half_in_paced_chunks_then_rst(proxy: Proxy) ->
     assert reply.body == BODY[: SIZE // 2]
     assert reply.end == "rst"
     assert reply.elapsed_s >= 6 * 0.02
+
+
+def test_dribble_then_reset_chunk_bytes_and_pause_ms_shape_the_bursts(proxy: Proxy) -> None:
+    proxy.put_profile(
+        only("DE", "dribble_then_reset", keep_fraction=0.5, chunk_bytes=2000, pause_ms=100)
+    )
+
+    arrivals = timed_request(proxy.url, _catalog("dribble-shape"), "DE", duration_s=3.0)
+    bursts: list[list[float]] = []
+    for at, size in arrivals.chunks:
+        if bursts and at - bursts[-1][0] < 0.05:
+            bursts[-1][1] += size
+        else:
+            bursts.append([at, size])
+    gaps_ms = [(later[0] - earlier[0]) * 1000 for earlier, later in itertools.pairwise(bursts)]
+
+    kept = SIZE // 2
+    assert [int(size) for _, size in bursts] == [2000] * (kept // 2000) + [kept % 2000]
+    assert 90 <= statistics.median(gaps_ms) <= 110
+    assert arrivals.body == BODY[:kept]
 
 
 def test_faulted_connections_log_no_tracebacks(proxy: Proxy) -> None:

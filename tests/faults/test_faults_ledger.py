@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import socket
+import time
 from pathlib import Path
+
+import pytest
 
 from faults.ledger import COLUMNS, MAX_PATH_CHARS, sanitized_path
 from tests.faults.rawhttp import raw_request
@@ -41,7 +45,7 @@ def test_ledger_row_records_promised_written_end_and_params(proxy: Proxy) -> Non
 
 
 def test_ledger_counts_bytes_beyond_the_promised_length(proxy: Proxy) -> None:
-    proxy.put_profile(only("DE", "lie_length", delta_bytes=100))
+    proxy.put_profile(only("DE", "lie_length", delta_bytes=100, keep_open_ms=0))
 
     raw_request(proxy.url, "/catalog?t=ledger-long", region="DE")
     row = proxy.wait_for_row("ledger-long")
@@ -106,7 +110,7 @@ def test_clock_skew_keeps_the_conditional_request(proxy: Proxy) -> None:
 def test_ledger_path_is_bounded(proxy: Proxy) -> None:
     proxy.put_profile(only("DE", "valid_garbage"))
 
-    raw_request(proxy.url, "/catalog?t=ledger-long-path&pad=" + "p" * 500, region="DE")
+    raw_request(proxy.url, "/catalog?t=ledger-long-path&pad=" + "p" * 500, region="DE", framed=True)
     row = proxy.wait_for_row("ledger-long-path")
 
     assert len(row["path"]) == MAX_PATH_CHARS
@@ -115,3 +119,58 @@ def test_ledger_path_is_bounded(proxy: Proxy) -> None:
 
 def test_sanitized_path_replaces_control_characters() -> None:
     assert sanitized_path("/catalog\x1b[31m\r\nX-Evil: 1") == "/catalog?[31m??X-Evil: 1"
+
+
+RAW_END_OF = {"fin": "fin", "hang": "fin", "rst": "rst", "complete": "complete"}
+EVERY_KIND = [
+    ("slowloris", {"interval_ms": 2, "max_duration_ms": 150}),
+    ("truncate", {"keep_fraction": 0.3}),
+    ("truncate", {"keep_bytes": 777, "end": "rst"}),
+    ("truncate", {"end": "hang", "hang_max_ms": 150}),
+    ("lie_length", {"delta_bytes": -50}),
+    ("lie_length", {"delta_bytes": 50, "keep_open_ms": 0}),
+    ("valid_garbage", {"mode": "empty"}),
+    ("valid_garbage", {"mode": "null_ids"}),
+    ("valid_garbage", {"mode": "wrong_types"}),
+    ("valid_garbage", {"mode": "duplicated_items"}),
+    ("flap", {}),
+    ("clock_skew", {}),
+    ("dribble_then_reset", {"chunk_bytes": 1000, "pause_ms": 5}),
+]
+
+
+@pytest.mark.parametrize(("kind", "params"), EVERY_KIND)
+def test_ledger_row_matches_what_the_socket_saw(
+    proxy: Proxy, kind: str, params: dict[str, object]
+) -> None:
+    proxy.put_profile(only("DE", kind, **params))
+    marker = f"saw-{kind}-{'-'.join(f'{k}{v}' for k, v in params.items())}"
+
+    complete = kind in ("valid_garbage", "flap", "clock_skew")
+    reply = raw_request(proxy.url, f"/catalog?t={marker}", region="DE", framed=complete)
+    row = proxy.wait_for_row(marker)
+
+    assert int(row["status"]) == reply.status
+    assert int(row["bytes_promised"]) == reply.content_length
+    assert int(row["bytes_written"]) == len(reply.body)
+    assert RAW_END_OF[row["end"]] == reply.end
+    assert row["connection"] == ("reusable" if reply.end == "complete" else "closed")
+
+
+def test_ledger_counts_exactly_what_a_leaving_client_received(proxy: Proxy) -> None:
+    proxy.put_profile(only("DE", "slowloris", interval_ms=10))
+    host, port = proxy.url.removeprefix("http://").split(":")
+    received = bytearray()
+
+    with socket.create_connection((host, int(port)), timeout=5) as client:
+        client.sendall(b"GET /catalog?t=leaving HTTP/1.1\r\nHost: x\r\nX-Region: DE\r\n\r\n")
+        time.sleep(0.3)
+        client.shutdown(socket.SHUT_WR)
+        while chunk := client.recv(65536):
+            received += chunk
+    row = proxy.wait_for_row("leaving")
+    body = bytes(received).partition(b"\r\n\r\n")[2]
+
+    assert row["end"] == "client_gone"
+    assert int(row["bytes_written"]) == len(body) > 10
+    assert body == catalog_body("DE")[: len(body)]

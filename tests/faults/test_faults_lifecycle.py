@@ -92,3 +92,6 @@ def test_sigterm_shuts_down_cleanly_even_during_a_slowloris(
     log = proxy.log_path.read_text()
     assert "shutting down: signal" in log
     assert "Traceback" not in log
+    (row,) = proxy.ledger_rows()
+    assert (row["kind"], row["end"], row["connection"]) == ("slowloris", "aborted", "closed")
+    assert "faults at shutdown: DE slowloris=1; in flight 0" in log

@@ -148,6 +148,45 @@ def test_lie_length_zero_delta_is_refused() -> None:
     assert "tells the truth" in _error(profile)
 
 
+def _one_param(kind: str, params: dict[str, object]) -> dict[str, object]:
+    return {"DE": {"probability": 1, "types": [kind], "params": {kind: params}}}
+
+
+def test_valid_garbage_unknown_mode_lists_the_modes() -> None:
+    message = _error(_one_param("valid_garbage", {"mode": "nonsense"}))
+
+    assert "field params.valid_garbage.mode" in message
+    assert all(mode in message for mode in ("wrong_types", "duplicated_items", "null_ids"))
+
+
+def test_clock_skew_unknown_header_is_refused_with_the_choices() -> None:
+    message = _error(_one_param("clock_skew", {"headers": ["Date", "Age"]}))
+
+    assert "field params.clock_skew.headers" in message
+    assert "'Age' is not a clock header" in message and "Expires" in message
+
+
+def test_clock_skew_headers_are_normalized_and_round_trip() -> None:
+    profile = parse_profile(json.dumps(_one_param("clock_skew", {"headers": ["expires"]})), SOURCE)
+
+    params = profile.as_json()["DE"]["params"]["clock_skew"]
+    assert params["headers"] == ["Expires"]
+    assert parse_profile(json.dumps(profile.as_json()), SOURCE) == profile
+
+
+@pytest.mark.parametrize("headers", [[], ["Date", "date"], "Date"])
+def test_clock_skew_headers_must_be_a_list_of_distinct_names(headers: object) -> None:
+    assert "field params.clock_skew.headers" in _error(
+        _one_param("clock_skew", {"headers": headers})
+    )
+
+
+def test_lie_length_negative_keep_open_is_refused() -> None:
+    message = _error(_one_param("lie_length", {"delta_bytes": 5, "keep_open_ms": -1}))
+
+    assert "field params.lie_length.keep_open_ms" in message
+
+
 def test_missing_profile_file_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ProfileError, match="cannot read the profile"):
         load_profile(tmp_path / "absent.json")
@@ -164,6 +203,13 @@ def test_all_kinds_profile_names_every_kind() -> None:
     profile = load_profile(ROOT / "profiles" / "all_kinds.json")
 
     assert {kind for faults in profile.regions.values() for kind in faults.kinds} == set(KINDS)
+
+
+def test_all_kinds_profile_spells_out_every_param() -> None:
+    document = json.loads((ROOT / "profiles" / "all_kinds.json").read_text())
+
+    for kind, model in KINDS.items():
+        assert set(document["DE"]["params"][kind]) == set(model.params_model.model_fields)
 
 
 def test_cli_bad_profile_exits_2_with_one_line_and_writes_nothing(tmp_path: Path) -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import time
+from collections.abc import Iterator
+
+import pytest
 
 from faults.dice import Dice
 from faults.profile import parse_profile
@@ -35,26 +38,71 @@ def _de_sequence(proxy: Proxy, fr_every: int) -> list[str]:
     return seen
 
 
-def test_same_seed_gives_same_faults_whatever_other_regions_do(
-    upstream: Service, fresh_proxies: list[Proxy], tmp_path: Path
-) -> None:
-    for _ in range(2):
-        fresh_proxies.append(start_proxy(upstream.url, tmp_path, "--seed", "7"))
+@pytest.fixture(scope="module")
+def seeded(upstream: Service, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Proxy]]:
+    """Three proxies: two with seed 7, one with seed 8."""
+    folder = tmp_path_factory.mktemp("seeded")
+    started = [start_proxy(upstream.url, folder, "--seed", seed) for seed in ("7", "7", "8")]
+    yield started
+    for proxy in started:
+        proxy.stop()
 
-    first = _de_sequence(fresh_proxies[0], fr_every=1)
-    second = _de_sequence(fresh_proxies[1], fr_every=3)
+
+def test_same_seed_gives_same_faults_whatever_other_regions_do(seeded: list[Proxy]) -> None:
+    first = _de_sequence(seeded[0], fr_every=1)
+    second = _de_sequence(seeded[1], fr_every=3)
 
     assert first == second
     assert {"valid_garbage", "clock_skew", "-"} <= set(first)
 
 
-def test_another_seed_gives_other_faults(
-    upstream: Service, fresh_proxies: list[Proxy], tmp_path: Path
-) -> None:
-    for seed in ("7", "8"):
-        fresh_proxies.append(start_proxy(upstream.url, tmp_path, "--seed", seed))
+def test_another_seed_gives_other_faults(seeded: list[Proxy]) -> None:
+    assert _de_sequence(seeded[0], 0) != _de_sequence(seeded[2], 0)
 
-    assert _de_sequence(fresh_proxies[0], 0) != _de_sequence(fresh_proxies[1], 0)
+
+MIXED = {
+    "probability": 0.6,
+    "types": [
+        "truncate",
+        "lie_length",
+        "valid_garbage",
+        "flap",
+        "clock_skew",
+        "dribble_then_reset",
+    ],
+    "params": {
+        "truncate": {"keep_bytes": 300},
+        "lie_length": {"delta_bytes": -10},
+        "valid_garbage": {"mode": "duplicated_items"},
+        "dribble_then_reset": {"chunk_bytes": 100_000, "pause_ms": 0},
+    },
+}
+TIMES = ("time", "connected_ms")
+
+
+def _ledger_of_a_run(proxy: Proxy, marker: str) -> list[dict[str, str]]:
+    """Replay one fixed request sequence; the ledger rows it caused, without their times."""
+    proxy.put_profile({"DE": MIXED, "FR": MIXED})
+    for number in range(24):
+        region = "FR" if number % 4 == 3 else "DE"
+        target = f"/catalog?t={marker}-{number}"
+        raw_request(proxy.url, target, region=region, headers={"Connection": "close"})
+    time.sleep(0.1)
+    rows = [row for row in proxy.ledger_rows() if f"t={marker}-" in row["path"]]
+    return [{key: value for key, value in row.items() if key not in TIMES} for row in rows]
+
+
+def test_same_seed_and_requests_give_identical_ledgers(seeded: list[Proxy]) -> None:
+    first = _ledger_of_a_run(seeded[0], "same")
+    second = _ledger_of_a_run(seeded[1], "same")
+
+    assert first == second
+    assert len({row["kind"] for row in first}) >= 4
+    assert {row["region"] for row in first} == {"DE", "FR"}
+
+
+def test_another_seed_gives_another_ledger(seeded: list[Proxy]) -> None:
+    assert _ledger_of_a_run(seeded[0], "other") != _ledger_of_a_run(seeded[2], "other")
 
 
 def test_installing_a_profile_restarts_the_draws(proxy: Proxy) -> None:

@@ -2,20 +2,26 @@
 
 GET /catalog?region=XX[&format=ndjson][&items=N][&gzip=1]
                                         a fixed catalog (60 items, ~12 KB, by default)
-                                        with Content-Length, Last-Modified, ETag and
-                                        X-Item-Count; If-Modified-Since equal to
+                                        with Content-Length, Last-Modified, Expires, ETag
+                                        and X-Item-Count; If-Modified-Since equal to
                                         Last-Modified gives 304; gzip=1 sends it
                                         gzip-encoded
 GET /echo                               the request as JSON: method, path_qs, headers
 GET /hits                               how many requests other than /hits arrived,
                                         and from how many client ports
 GET /redirect?to=URL                    a 302 to URL
+POST /configure                         JSON {status, headers: [[name, value], ...],
+                                        body_b64, chunk_bytes}: what /configured answers
+                                        from now on; chunk_bytes > 0 sends it chunked
+GET /configured                         exactly the configured reply: no Server, Date or
+                                        Content-Type unless configured
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import gzip
 import json
 import os
@@ -27,8 +33,11 @@ from aiohttp import web
 
 ITEMS_PER_CATALOG = 60
 LAST_MODIFIED = "Wed, 01 Jan 2025 00:00:00 GMT"
+EXPIRES = "Wed, 01 Jan 2025 01:00:00 GMT"
 HITS: web.AppKey[list[int]] = web.AppKey("hits")
 PEERS: web.AppKey[set[int]] = web.AppKey("peers")
+CONFIGURED: web.AppKey[dict[str, Any]] = web.AppKey("configured")
+EXACT = "X-Stub-Exact-Headers"
 
 
 def catalog(region: str, item_count: int = ITEMS_PER_CATALOG) -> dict[str, Any]:
@@ -59,6 +68,7 @@ async def _catalog(request: web.Request) -> web.Response:
     item_count = int(request.query.get("items", ITEMS_PER_CATALOG))
     headers = {
         "Last-Modified": LAST_MODIFIED,
+        "Expires": EXPIRES,
         "ETag": f'"{region}-7"',
         "X-Item-Count": str(item_count),
         "Content-Type": "application/x-ndjson" if ndjson else "application/json",
@@ -86,6 +96,39 @@ async def _redirect(request: web.Request) -> web.Response:
     raise web.HTTPFound(request.query["to"])
 
 
+async def _configure(request: web.Request) -> web.Response:
+    request.app[CONFIGURED].clear()
+    request.app[CONFIGURED].update(await request.json())
+    return web.json_response({"ok": True})
+
+
+async def _configured(request: web.Request) -> web.StreamResponse:
+    config = request.app[CONFIGURED]
+    headers = [(name, value) for name, value in config["headers"]] + [(EXACT, "1")]
+    body = base64.b64decode(config["body_b64"])
+    chunk_bytes = int(config.get("chunk_bytes", 0))
+    if chunk_bytes <= 0:
+        return web.Response(status=config["status"], headers=headers, body=body or None)
+    response = web.StreamResponse(status=config["status"], headers=headers)
+    response.enable_chunked_encoding()
+    await response.prepare(request)
+    for start in range(0, len(body), chunk_bytes):
+        await response.write(body[start : start + chunk_bytes])
+    await response.write_eof()
+    return response
+
+
+async def _exact_headers(request: web.Request, response: web.StreamResponse) -> None:
+    # aiohttp adds Server, Date and Content-Type when absent; /configured sends only
+    # what it was told to.
+    if response.headers.popall(EXACT, None) is None:
+        return
+    configured = {name.lower() for name, _ in request.app[CONFIGURED]["headers"]}
+    for name in ("Server", "Date", "Content-Type"):
+        if name.lower() not in configured:
+            response.headers.popall(name, None)
+
+
 async def _hits(request: web.Request) -> web.Response:
     return web.json_response({"count": request.app[HITS][0], "ports": len(request.app[PEERS])})
 
@@ -105,6 +148,10 @@ async def _serve(port: int, ready_file: Path | None) -> None:
     app = web.Application(middlewares=[_count])
     app[HITS] = [0]
     app[PEERS] = set()
+    app[CONFIGURED] = {"status": 200, "headers": [], "body_b64": ""}
+    app.on_response_prepare.append(_exact_headers)
+    app.router.add_post("/configure", _configure)
+    app.router.add_get("/configured", _configured)
     app.router.add_get("/catalog", _catalog)
     app.router.add_get("/echo", _echo)
     app.router.add_get("/hits", _hits)
