@@ -1,4 +1,5 @@
-"""`python -m analysis PREFIX [--target REGION] [--thresholds FILE] [--out DIR]`."""
+"""`python -m analysis PREFIX [--target REGION] [--thresholds FILE] [--out DIR]
+[--name-pattern REGEX]`."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import sys
 from typing import NoReturn
 
 from analysis.errors import BadInputError
+from analysis.names import DEFAULT_NAME_PATTERN
 from analysis.runner import run
 
 USAGE_ERROR = 2
@@ -30,8 +32,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--target", metavar="REGION", help="region under fault (default: run.json's)"
     )
-    parser.add_argument("--thresholds", metavar="FILE", help="JSON overriding some thresholds")
+    parser.add_argument(
+        "--thresholds",
+        metavar="FILE",
+        help="JSON or TOML (*.toml) file overriding thresholds per role and per region",
+    )
     parser.add_argument("--out", metavar="DIR", help="folder for the reports (default: PREFIX's)")
+    parser.add_argument(
+        "--name-pattern",
+        metavar="REGEX",
+        help="regex finding the region in request names, as a named group (?P<region>..), "
+        "and optionally (?P<phase>baseline|fault|recovery); default: "
+        + DEFAULT_NAME_PATTERN.replace("%", "%%"),
+    )
     return parser
 
 
@@ -39,7 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        return run(args.prefix, args.target, args.thresholds, args.out)
+        return run(
+            args.prefix, args.target, args.thresholds, args.out, name_pattern=args.name_pattern
+        )
     except BadInputError as exc:
         print(f"analysis: {exc}", file=sys.stderr)
         return USAGE_ERROR

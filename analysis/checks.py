@@ -1,9 +1,21 @@
 """Per-region checks and the verdict they add up to.
 
-A check passes (True), fails (False) or is skipped (None, when there is nothing to
-compare, such as a cache on an external stack). A failed check of the property
-`evidence` means the run cannot tell, not that the system broke: it makes the verdict
-INCONCLUSIVE. Any other failed check makes it FAIL, which beats INCONCLUSIVE.
+Each check compares one measured value with one bound and ends `pass`, `fail`,
+`inconclusive` (the data cannot decide: too few requests, a fault that never reached the
+target, a recovery watched for too short a time) or `skipped` (nothing to compare, such
+as a cache on an external stack). A region, and the run, is FAIL when any check failed,
+else INCONCLUSIVE when any check could not decide, else PASS. The evidence checks
+(requests, faults_injected) never fail: they only say whether the run can tell.
+
+Data a storm always produces (a p95, a staleness row, a snapshot) but this run lacks
+makes a check inconclusive; data only a storm produces, missing from a run whose names
+carry no phases (an older run, or another tool's), makes it skipped.
+
+When request names carry phases, a clean region is judged on the fault window against
+its own baseline; without phases (runs of other tools, runs before phases) on the whole
+run. A success rate passes only when the lower bound of its 95 % Wilson interval clears
+the bound, fails when the upper bound misses it, and is inconclusive in between, with
+the number of requests that would decide it.
 """
 
 from __future__ import annotations
@@ -12,8 +24,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from analysis.facts import CacheView, RegionFacts
-from analysis.thresholds import Thresholds
+from analysis.confidence import requests_needed, wilson_bounds
+from analysis.facts import CacheView, PhaseStats, RegionFacts
+from analysis.names import WHOLE_RUN
+from analysis.thresholds import CleanThresholds, TargetThresholds, Thresholds
 
 Verdict = Literal["PASS", "FAIL", "INCONCLUSIVE"]
 Status = Literal["pass", "fail", "inconclusive", "skipped"]
@@ -21,7 +35,15 @@ Status = Literal["pass", "fail", "inconclusive", "skipped"]
 CONTAINMENT = "containment"
 HONESTY = "honesty"
 BOUNDED_LATENCY = "bounded_latency"
+IDEMPOTENT_RECOVERY = "idempotent_recovery"
 EVIDENCE = "evidence"
+PROPERTIES = (CONTAINMENT, HONESTY, BOUNDED_LATENCY, IDEMPOTENT_RECOVERY, EVIDENCE)
+BASELINE = "baseline"
+FAULT = "fault"
+# The snapshots a cache is judged in: after the fault window, and at the very end.
+JUDGED_SNAPSHOTS = ("fault_end", "end")
+
+Number = float | int
 
 
 @dataclass(frozen=True)
@@ -30,17 +52,16 @@ class Check:
 
     name: str
     property: str
-    threshold: float | int | str | None
-    value: float | int | str | None
-    passed: bool | None
+    threshold: Number | str | None
+    value: Number | str | None
+    status: Status
     detail: str
 
-    def status(self) -> Status:
-        if self.passed is None:
-            return "skipped"
-        if self.passed:
-            return "pass"
-        return "inconclusive" if self.property == EVIDENCE else "fail"
+    def passed(self) -> bool | None:
+        """True for pass, None for skipped, False otherwise: an undecided check did not pass."""
+        if self.status == "skipped":
+            return None
+        return self.status == "pass"
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -48,7 +69,8 @@ class Check:
             "property": self.property,
             "threshold": self.threshold,
             "value": self.value,
-            "passed": self.passed,
+            "passed": self.passed(),
+            "status": self.status,
             "detail": self.detail,
         }
 
@@ -60,28 +82,49 @@ class RegionVerdict:
     verdict: Verdict
     checks: tuple[Check, ...]
 
+    def check(self, name: str) -> Check | None:
+        return next((check for check in self.checks if check.name == name), None)
+
 
 @dataclass(frozen=True)
 class RunVerdict:
     verdict: Verdict
     target: str
+    phased: bool
     reasons: tuple[str, ...]
     regions: tuple[RegionVerdict, ...]
 
+    def properties(self) -> dict[str, str]:
+        """Each property's overall result; SKIPPED when no check of it could run."""
+        result: dict[str, str] = {}
+        for name in PROPERTIES:
+            statuses = {c.status for r in self.regions for c in r.checks if c.property == name}
+            result[name] = _combined_status(statuses)
+        return result
 
-def judge(facts: Sequence[RegionFacts], thresholds: Thresholds, target: str) -> RunVerdict:
+
+def judge(
+    facts: Sequence[RegionFacts], thresholds: Thresholds, target: str, phased: bool
+) -> RunVerdict:
     """Run every region's checks and combine them into the run's verdict."""
-    regions = tuple(_judge_region(region, thresholds) for region in facts)
-    failed = [(r.region, c) for r in regions for c in r.checks if c.status() == "fail"]
-    missing = [(r.region, c) for r in regions for c in r.checks if c.status() == "inconclusive"]
-    reasons = tuple(f"{region} {check.property}: {check.detail}" for region, check in failed)
-    reasons += tuple(f"{region} {check.property}: {check.detail}" for region, check in missing)
+    regions = tuple(_judge_region(region, thresholds, phased) for region in facts)
     return RunVerdict(
         verdict=combine([r.verdict for r in regions]),
         target=target,
-        reasons=reasons,
+        phased=phased,
+        reasons=_reasons(regions, "fail") + _reasons(regions, "inconclusive"),
         regions=regions,
     )
+
+
+def _reasons(regions: Sequence[RegionVerdict], status: Status) -> tuple[str, ...]:
+    """`REGION property: detail`, one line per distinct detail, naming every region it hit."""
+    hit: dict[tuple[str, str], list[str]] = {}
+    for region in regions:
+        for check in region.checks:
+            if check.status == status:
+                hit.setdefault((check.property, check.detail), []).append(region.region)
+    return tuple(f"{' '.join(names)} {prop}: {detail}" for (prop, detail), names in hit.items())
 
 
 def combine(verdicts: Sequence[Verdict]) -> Verdict:
@@ -93,147 +136,335 @@ def combine(verdicts: Sequence[Verdict]) -> Verdict:
     return "PASS"
 
 
-def _judge_region(facts: RegionFacts, thresholds: Thresholds) -> RegionVerdict:
+def _combined_status(statuses: set[Status]) -> str:
+    for status, word in (("fail", "FAIL"), ("inconclusive", "INCONCLUSIVE"), ("pass", "PASS")):
+        if status in statuses:
+            return word
+    return "SKIPPED"
+
+
+def _judge_region(facts: RegionFacts, thresholds: Thresholds, phased: bool) -> RegionVerdict:
     if facts.role == "target":
-        checks = target_checks(facts, thresholds)
+        checks = target_checks(facts, thresholds.for_target(facts.region), phased)
     else:
-        checks = clean_checks(facts, thresholds)
-    statuses = {check.status() for check in checks}
+        checks = clean_checks(facts, thresholds.for_clean(facts.region), phased)
     verdict: Verdict = "PASS"
-    if "fail" in statuses:
+    if any(check.status == "fail" for check in checks):
         verdict = "FAIL"
-    elif "inconclusive" in statuses:
+    elif any(check.status == "inconclusive" for check in checks):
         verdict = "INCONCLUSIVE"
     return RegionVerdict(facts.region, facts.role, verdict, tuple(checks))
 
 
-def clean_checks(facts: RegionFacts, thresholds: Thresholds) -> list[Check]:
-    """A clean region must look as if no fault had ever been injected anywhere."""
+def clean_checks(facts: RegionFacts, bounds: CleanThresholds, phased: bool) -> list[Check]:
+    """A clean region must look, during the fault window, as it did before it."""
+    judged = FAULT if phased else WHOLE_RUN
+    baseline = facts.phases.get(BASELINE) if phased else None
     return [
-        requests_check(facts, thresholds.min_requests),
-        success_check(facts, thresholds.clean_min_success_rate),
-        p95_check(facts, thresholds.clean_p95_ms, CONTAINMENT),
-        staleness_check(facts, thresholds.clean_staleness_p95_s),
+        requests_check(facts, bounds.min_requests, (BASELINE, FAULT) if phased else (WHOLE_RUN,)),
+        success_check(facts.phase(judged), baseline, bounds.min_success_rate, judged),
+        p95_check(facts.phase(judged), bounds.p95_ms, CONTAINMENT, judged),
+        p95_ratio_check(facts.phase(judged), baseline, bounds, phased),
+        staleness_check(facts.phase(judged), bounds.staleness_p95_s, judged, phased),
         dishonest_check(facts),
-        cache_check(facts.cache_end, CONTAINMENT),
+        cache_check(facts, CONTAINMENT),
         ledger_check(facts),
     ]
 
 
-def target_checks(facts: RegionFacts, thresholds: Thresholds) -> list[Check]:
-    """The target may degrade, but never lie, never hang, and must have been hit."""
+def target_checks(facts: RegionFacts, bounds: TargetThresholds, phased: bool) -> list[Check]:
+    """The target may degrade, but never lie, never hang, must heal, and must have been hit."""
     return [
-        requests_check(facts, thresholds.min_requests),
+        requests_check(facts, bounds.min_requests, (FAULT,) if phased else (WHOLE_RUN,)),
         dishonest_check(facts),
-        p95_check(facts, thresholds.target_p95_ms, BOUNDED_LATENCY),
-        cache_check(facts.cache_end, HONESTY),
-        faults_check(facts, thresholds.min_target_faults),
+        p95_check(facts.phase(WHOLE_RUN), bounds.p95_ms, BOUNDED_LATENCY, worst_phase(facts)),
+        cache_check(facts, HONESTY),
+        ingest_deadline_check(facts, bounds),
+        recovery_check(facts, bounds.recovery_s),
+        faults_check(facts, bounds.min_faults),
     ]
 
 
-def requests_check(facts: RegionFacts, min_requests: int) -> Check:
-    enough = facts.requests >= min_requests
-    detail = f"{facts.requests} requests >= {min_requests}"
-    if not enough:
-        detail = f"{facts.requests} requests < {min_requests}: too few to judge the region"
-    return Check("requests", EVIDENCE, min_requests, facts.requests, enough, detail)
+def worst_phase(facts: RegionFacts) -> str:
+    """The phase whose p95 is the run's, for the detail of a whole-run p95."""
+    phased = {name: s.p95_ms for name, s in facts.phases.items() if name != WHOLE_RUN}
+    measured = {name: p95 for name, p95 in phased.items() if p95 is not None}
+    if not measured:
+        return WHOLE_RUN
+    return f"whole run (highest in {max(measured, key=lambda name: measured[name])})"
 
 
-def success_check(facts: RegionFacts, min_success_rate: float) -> Check:
-    rate = facts.success_rate
-    if rate is None:
-        return Check("success_rate", CONTAINMENT, min_success_rate, None, None, "no requests")
-    passed = rate >= min_success_rate
-    sign = ">=" if passed else "<"
+def requests_check(facts: RegionFacts, min_requests: int, phases: Sequence[str]) -> Check:
+    counts = {phase: facts.phase(phase).requests for phase in phases}
+    fewest = min(counts.values())
+    listed = ", ".join(f"{_words(phase)} {count}" for phase, count in counts.items())
+    if fewest >= min_requests:
+        return Check(
+            "requests",
+            EVIDENCE,
+            min_requests,
+            fewest,
+            "pass",
+            f"{listed} requests >= {min_requests}",
+        )
+    detail = f"{listed} requests: fewer than {min_requests}, too few to judge the region"
+    return Check("requests", EVIDENCE, min_requests, fewest, "inconclusive", detail)
+
+
+def success_check(
+    stats: PhaseStats, baseline: PhaseStats | None, min_rate: float, phase: str
+) -> Check:
+    """Pass on the Wilson lower bound, fail on the upper bound, undecided in between."""
+    name = "success_rate"
+    before = "" if baseline is None else f"; baseline {_rate_of(baseline)}"
+    if stats.requests == 0:
+        needed = requests_needed(0, min_rate)
+        detail = f"no requests in {_words(phase)}: need {needed} to judge {min_rate:.2%}"
+        return Check(name, CONTAINMENT, min_rate, None, "inconclusive", detail + before)
+    rate = stats.success_rate
+    lower, upper = wilson_bounds(stats.requests - stats.failures, stats.requests)
+    measured = f"{_words(phase)}: {_rate_of(stats)}"
+    if lower >= min_rate:
+        detail = f"{measured}, 95 % lower bound {lower:.2%} >= {min_rate:.2%}{before}"
+        return Check(name, CONTAINMENT, min_rate, rate, "pass", detail)
+    if upper < min_rate:
+        detail = f"{measured}, 95 % upper bound {upper:.2%} < {min_rate:.2%}{before}"
+        return Check(name, CONTAINMENT, min_rate, rate, "fail", detail)
+    needed = requests_needed(stats.failures, min_rate)
     detail = (
-        f"success rate {rate:.2%} ({facts.failures} of {facts.requests} failed) "
-        f"{sign} {min_success_rate:.2%}"
+        f"{measured}, 95 % interval {lower:.2%} to {upper:.2%} contains {min_rate:.2%}: "
+        f"too few to decide, need {needed} requests ({needed - stats.requests} more "
+        f"without a failure){before}"
     )
-    return Check("success_rate", CONTAINMENT, min_success_rate, rate, passed, detail)
+    return Check(name, CONTAINMENT, min_rate, rate, "inconclusive", detail)
 
 
-def p95_check(facts: RegionFacts, bound_ms: float, prop: str) -> Check:
-    if facts.p95_ms is None:
-        return Check("p95_ms", prop, bound_ms, None, None, "no requests")
-    passed = facts.p95_ms <= bound_ms
+def p95_check(stats: PhaseStats, bound_ms: float, prop: str, phase: str) -> Check:
+    if stats.p95_ms is None:
+        detail = f"{_words(phase)}: no p95, no request was answered"
+        return Check("p95_ms", prop, bound_ms, None, "inconclusive", detail)
+    passed = stats.p95_ms <= bound_ms
     sign = "<=" if passed else ">"
-    detail = f"p95 {facts.p95_ms:g} ms {sign} {bound_ms:g} ms"
-    return Check("p95_ms", prop, bound_ms, facts.p95_ms, passed, detail)
+    detail = f"{_words(phase)}: p95 {stats.p95_ms:g} ms {sign} {bound_ms:g} ms"
+    return Check("p95_ms", prop, bound_ms, stats.p95_ms, _status(passed), detail)
 
 
-def staleness_check(facts: RegionFacts, bound_s: float) -> Check:
-    age_s = facts.staleness_p95_s
+def p95_ratio_check(
+    stats: PhaseStats, baseline: PhaseStats | None, bounds: CleanThresholds, phased: bool
+) -> Check:
+    """The fault window's p95 against the baseline's, floored so that small p95s never fail.
+
+    Both p95s are raised to the floor before dividing: 3 ms against 6 ms is noise, and a
+    baseline of 0 ms (Locust's bucket for sub-millisecond answers) divides nothing.
+    """
+    name, bound, floor_ms = "p95_ratio", bounds.p95_ratio, bounds.p95_ratio_floor_ms
+    if not phased:
+        return Check(name, CONTAINMENT, bound, None, "skipped", "no phases: no baseline")
+    if baseline is None or baseline.p95_ms is None or stats.p95_ms is None:
+        detail = "no p95 in the baseline or the fault phase to compare"
+        return Check(name, CONTAINMENT, bound, None, "inconclusive", detail)
+    ratio = max(stats.p95_ms, floor_ms) / max(baseline.p95_ms, floor_ms)
+    passed = ratio <= bound
+    sign = "<=" if passed else ">"
+    detail = (
+        f"fault p95 {stats.p95_ms:g} ms / baseline {baseline.p95_ms:g} ms "
+        f"(each at least {floor_ms:g} ms) = {ratio:.2f} {sign} {bound:g}"
+    )
+    return Check(name, CONTAINMENT, bound, round(ratio, 3), _status(passed), detail)
+
+
+def staleness_check(stats: PhaseStats, bound_s: float, phase: str, phased: bool) -> Check:
+    age_s = stats.staleness_p95_s
     if age_s is None:
-        detail = "no STALENESS rows: the responses reported no snapshot age"
-        return Check("staleness_p95_s", CONTAINMENT, bound_s, None, None, detail)
+        detail = f"no STALENESS rows in {_words(phase)}: the responses reported no snapshot age"
+        return Check("staleness_p95_s", CONTAINMENT, bound_s, None, _missing(phased), detail)
     passed = age_s <= bound_s
     sign = "<=" if passed else ">"
-    detail = f"staleness p95 {age_s:g} s {sign} {bound_s:g} s"
-    return Check("staleness_p95_s", CONTAINMENT, bound_s, age_s, passed, detail)
+    detail = f"{_words(phase)}: staleness p95 {age_s:g} s {sign} {bound_s:g} s"
+    return Check("staleness_p95_s", CONTAINMENT, bound_s, age_s, _status(passed), detail)
 
 
 def dishonest_check(facts: RegionFacts) -> Check:
-    """Honesty is absolute: a single partial or garbage response fails it."""
-    count = facts.dishonest
+    """Honesty is absolute: a single partial or garbage response in any phase fails it."""
+    whole = facts.phase(WHOLE_RUN)
+    count = whole.dishonest
+    if whole.requests == 0:
+        detail = "no responses at all: nothing shows the region answers honestly"
+        return Check("dishonest_responses", HONESTY, 0, 0, "inconclusive", detail)
+    per_phase = [
+        f"{name} {stats.dishonest}"
+        for name, stats in facts.phases.items()
+        if name != WHOLE_RUN and stats.dishonest
+    ]
     detail = f"{count} dishonest responses"
-    if facts.dishonest_messages:
-        first = facts.dishonest_messages[0]
-        others = len(facts.dishonest_messages) - 1
-        detail += f" ({first}" + (f"; and {others} other messages)" if others else ")")
-    return Check("dishonest_responses", HONESTY, 0, count, count == 0, detail)
+    if per_phase:
+        detail += f" ({', '.join(per_phase)})"
+    if whole.dishonest_messages:
+        first, *others = whole.dishonest_messages
+        detail += f": {first}" + (f"; and {len(others)} other messages" if others else "")
+    return Check("dishonest_responses", HONESTY, 0, count, _status(count == 0), detail)
 
 
-def cache_check(view: CacheView, prop: str) -> Check:
-    """The cache at the end must hold exactly the upstream's truth for its generation.
+def cache_check(facts: RegionFacts, prop: str) -> Check:
+    """The cache after the fault window and at the end must be whole for its generation.
 
     Comparing with the truth of the cached generation, not the newest one, is what lets
-    stale-but-complete pass and partial fail.
+    stale-but-complete pass and partial fail. Where the truth is unknown (an external
+    stack), a clean region's cache must instead be unchanged from the fault window's start
+    to its end (the origin write-up's rule); a target's is then judged by its responses.
     """
-    name = "cache_end"
-    if view.skipped is not None:
-        return Check(name, prop, None, None, None, view.skipped)
+    views = [facts.cache(label) for label in JUDGED_SNAPSHOTS]
+    judged = [view for view in views if view.skipped is None]
+    if not judged:
+        if facts.caches and all(view.skipped for view in facts.caches.values()):
+            return Check("cache", prop, 0, None, "skipped", views[-1].skipped or "no snapshots")
+        detail = "no fault_end or end snapshot: the storm took none"
+        return Check("cache", prop, 0, None, "inconclusive", detail)
+    reference = _reference(facts) if prop == CONTAINMENT else None
+    outcomes = [_cache_outcome(view, reference, view is judged[0]) for view in judged]
+    bad = [text for ok, text in outcomes if ok is False]
+    detail = "; ".join(text for _, text in outcomes)
+    if all(ok is None for ok, _ in outcomes):
+        status: Status = "inconclusive" if prop == CONTAINMENT else "skipped"
+        return Check("cache", prop, 0, None, status, detail)
+    return Check("cache", prop, 0, len(bad), _status(not bad), detail)
+
+
+def _reference(facts: RegionFacts) -> CacheView | None:
+    for label in ("fault_start", "start"):
+        view = facts.caches.get(label)
+        if view is not None and view.state is not None:
+            return view
+    return None
+
+
+def _cache_outcome(
+    view: CacheView, reference: CacheView | None, closes_window: bool
+) -> tuple[bool | None, str]:
+    """(whole?, words); None when there is nothing to compare the snapshot with."""
     state = view.state
     if state is None:
-        return Check(name, prop, None, None, False, "absent from the end snapshot: cache lost")
-    if state.truth_digest is None:
-        detail = f"upstream truth unknown for generation {state.generation}"
-        return Check(name, prop, None, state.digest, None, detail)
-    passed = view.matches_truth is True
+        return False, f"{view.label}: region absent, cache lost"
     where = f"generation {state.generation}"
-    detail = f"end cache matches the truth of {where} ({state.rows} rows)"
-    if not passed:
-        detail = (
-            f"end cache differs from the truth of {where}: {state.rows} rows, "
-            f"truth {state.truth_rows} rows (digest {_short(state.digest)} "
-            f"!= {_short(state.truth_digest)})"
+    if state.truth_digest is not None:
+        if state.digest == state.truth_digest:
+            return True, f"{view.label}: whole, {where} ({state.rows} rows)"
+        return False, (
+            f"{view.label}: {state.rows} rows differ from the truth of {where} "
+            f"({state.truth_rows} rows, digest {_short(state.digest)} != "
+            f"{_short(state.truth_digest)})"
         )
-    return Check(name, prop, state.truth_digest, state.digest, passed, detail)
+    # After the window closes a clean cache may follow its upstream again.
+    if reference is None or reference.state is None or not closes_window:
+        return None, f"{view.label}: upstream truth unknown for {where}"
+    if state.digest == reference.state.digest:
+        return True, f"{view.label}: unchanged since {reference.label} (truth unknown)"
+    return False, (
+        f"{view.label}: changed since {reference.label} ({_short(reference.state.digest)} -> "
+        f"{_short(state.digest)}) and the truth is unknown"
+    )
 
 
 def ledger_check(facts: RegionFacts) -> Check:
     """A fault recorded for a clean region means the harness itself leaked."""
     count = facts.faults_injected
     if count is None:
-        return Check("ledger_rows", CONTAINMENT, 0, None, None, "no ledger: no fault proxy")
-    detail = "0 faults injected"
+        return Check("ledger_rows", CONTAINMENT, 0, None, "skipped", "no ledger: no fault proxy")
     if count:
         detail = f"{count} faults injected into a clean region ({_kinds(facts)}): harness leaked"
-    return Check("ledger_rows", CONTAINMENT, 0, count, count == 0, detail)
+        return Check("ledger_rows", CONTAINMENT, 0, count, "fail", detail)
+    if facts.unattributed_faults:
+        named = ", ".join(f"{region!r} {n}" for region, n in facts.unattributed_faults.items())
+        detail = f"ledger rows name no known region ({named}): a leak cannot be ruled out"
+        return Check("ledger_rows", CONTAINMENT, 0, None, "inconclusive", detail)
+    return Check("ledger_rows", CONTAINMENT, 0, 0, "pass", "0 faults injected")
+
+
+def ingest_deadline_check(facts: RegionFacts, bounds: TargetThresholds) -> Check:
+    """A fault that holds the connection must be cut off by the ingest's own deadline."""
+    name, bound = "ingest_deadline_ms", bounds.ingest_deadline_ms
+    if facts.faults_injected is None:
+        return Check(name, BOUNDED_LATENCY, bound, None, "skipped", "no ledger: no fault proxy")
+    holds = {
+        kind: hold_ms
+        for kind, hold_ms in facts.fault_hold_ms.items()
+        if kind in bounds.deadline_kinds
+    }
+    if not holds:
+        detail = f"no {' or '.join(bounds.deadline_kinds)} fault in the ledger"
+        return Check(name, BOUNDED_LATENCY, bound, None, "skipped", detail)
+    timed = {kind: hold_ms for kind, hold_ms in holds.items() if hold_ms is not None}
+    if not timed:
+        detail = f"{' and '.join(holds)} rows carry no connected_ms: no hold time to judge"
+        return Check(name, BOUNDED_LATENCY, bound, None, "inconclusive", detail)
+    kind = max(timed, key=lambda known: timed[known])
+    longest = timed[kind]
+    passed = longest <= bound
+    sign = "<=" if passed else ">"
+    detail = f"longest ingest attempt under {kind}: {longest:g} ms {sign} {bound:g} ms"
+    return Check(name, BOUNDED_LATENCY, bound, longest, _status(passed), detail)
+
+
+def recovery_check(facts: RegionFacts, bound_s: float) -> Check:
+    """After the faults stop, the target's cache must be whole and current within bound_s."""
+    name = "recovery_s"
+    recovery = facts.recovery
+    if recovery is None:
+        detail = facts.recovery_skipped or "no recovery record"
+        return Check(name, IDEMPOTENT_RECOVERY, bound_s, None, "skipped", detail)
+    after_s = recovery.recovered_after_s
+    if after_s is None and recovery.recovered_at is not None and recovery.fault_end is not None:
+        after_s = recovery.recovered_at - recovery.fault_end
+    if after_s is not None:
+        passed = after_s <= bound_s
+        sign = "<=" if passed else ">"
+        detail = f"healed {after_s:.1f} s after the faults stopped {sign} {bound_s:g} s"
+        return Check(name, IDEMPOTENT_RECOVERY, bound_s, round(after_s, 3), _status(passed), detail)
+    watched_s = recovery.watched_s or 0.0
+    if watched_s >= bound_s:
+        detail = f"not healed in the {watched_s:.1f} s watched after the faults stopped"
+        return Check(name, IDEMPOTENT_RECOVERY, bound_s, None, "fail", detail)
+    detail = (
+        f"not healed yet, watched only {watched_s:.1f} s < {bound_s:g} s after the faults "
+        "stopped: run a longer recovery phase"
+    )
+    return Check(name, IDEMPOTENT_RECOVERY, bound_s, None, "inconclusive", detail)
 
 
 def faults_check(facts: RegionFacts, min_faults: int) -> Check:
-    """Without a fault reaching the target, a clean run proves nothing."""
+    """Without enough faults reaching the target, a clean run proves nothing."""
     count = facts.faults_injected
     if count is None:
         detail = "no ledger: no fault is known to have reached the target"
-        return Check("faults_injected", EVIDENCE, min_faults, None, min_faults == 0, detail)
-    passed = count >= min_faults
+        status: Status = "pass" if min_faults == 0 else "inconclusive"
+        return Check("faults_injected", EVIDENCE, min_faults, None, status, detail)
+    if count < min_faults:
+        detail = f"{count} faults injected < {min_faults}: the run proves nothing"
+        return Check("faults_injected", EVIDENCE, min_faults, count, "inconclusive", detail)
     detail = f"{count} faults injected >= {min_faults}"
     if facts.fault_kinds:
         detail += f" ({_kinds(facts)})"
-    if not passed:
-        detail = f"{count} faults injected < {min_faults}: the run proves nothing"
-    return Check("faults_injected", EVIDENCE, min_faults, count, passed, detail)
+    return Check("faults_injected", EVIDENCE, min_faults, count, "pass", detail)
+
+
+def _words(phase: str) -> str:
+    return "whole run" if phase == WHOLE_RUN else phase
+
+
+def _missing(phased: bool) -> Status:
+    """A storm always measures it: missing there is undecided, elsewhere never measured."""
+    return "inconclusive" if phased else "skipped"
+
+
+def _status(passed: bool) -> Status:
+    return "pass" if passed else "fail"
+
+
+def _rate_of(stats: PhaseStats) -> str:
+    if stats.requests == 0:
+        return "no requests"
+    rate = stats.success_rate or 0.0
+    return f"{rate:.2%} of {stats.requests} ({stats.failures} failed)"
 
 
 def _kinds(facts: RegionFacts) -> str:

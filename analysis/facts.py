@@ -1,14 +1,14 @@
-"""What one run measured in each region: Locust's rows, the ledger and the cache snapshots.
+"""What one run measured in each region and phase: Locust's rows, the ledger, the snapshots.
 
-Locust names a request row after its endpoint and region (`/discover [DE]`,
-`/discover?q [DE]`) and a staleness row after the region alone (type `STALENESS`,
-response time = snapshot age in ms). A region's rows are combined here; nothing is
-judged yet.
+Locust's cumulative stats rows are added up per region and phase: counts are summed, and
+a p95 over several rows is the largest of their p95s (see _request_totals). The phase
+WHOLE_RUN adds up every row of a region, with or without a phase. Nothing is judged here.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -16,27 +16,55 @@ from typing import Any
 
 import pandas as pd
 
-from analysis.inputs import CacheRegion, RunFiles
+from analysis.confidence import wilson_bounds
+from analysis.inputs import STALENESS, CacheRegion, Recovery, RunFiles
+from analysis.names import PHASES, WHOLE_RUN
 from common import REGIONS
 
 log = logging.getLogger(__name__)
 
-STALENESS = "STALENESS"
 DISHONEST = "dishonest:"
-REQUEST_REGION = re.compile(r"\[([A-Za-z]{2})\]\s*$")
 # Locust stores a catch_response failure as the repr of the exception it raised.
 EXCEPTION_REPR = re.compile(r"""^\w+\((['"])(?P<message>.*)\1\)$""", re.DOTALL)
+# The snapshots a storm takes, in the order it takes them.
+SNAPSHOT_LABELS = ("start", "fault_start", "fault_end", "end")
+
+
+@dataclass(frozen=True)
+class PhaseStats:
+    """One region's requests in one phase (or the whole run)."""
+
+    requests: int = 0
+    failures: int = 0
+    p95_ms: float | None = None
+    staleness_p95_s: float | None = None
+    dishonest: int = 0
+    # message -> count, the most frequent first
+    dishonest_messages: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def success_rate(self) -> float | None:
+        if self.requests == 0:
+            return None
+        return (self.requests - self.failures) / self.requests
+
+    @property
+    def success_bounds(self) -> tuple[float, float] | None:
+        if self.requests == 0:
+            return None
+        return wilson_bounds(self.requests - self.failures, self.requests)
 
 
 @dataclass(frozen=True)
 class CacheView:
-    """One region's cache in the end snapshot, or why it cannot be judged.
+    """One region's cache in one snapshot, or why there is none to judge.
 
-    `skipped` is set when there is nothing to compare (no snapshots file, no end
-    snapshot); `state` is None with `skipped` unset when the region was missing from a
-    snapshot that exists, which means the cache lost it.
+    `skipped` is set when there is nothing to compare (no snapshots file, no snapshot of
+    that label); `state` is None with `skipped` unset when the region was missing from
+    a snapshot that exists, which means the cache lost it.
     """
 
+    label: str
     state: CacheRegion | None = None
     skipped: str | None = None
 
@@ -54,26 +82,26 @@ class CacheView:
 
 @dataclass(frozen=True)
 class RegionFacts:
-    """Everything measured in one region, combined over its request rows."""
+    """Everything measured in one region."""
 
     region: str
     role: str
-    requests: int = 0
-    failures: int = 0
-    p95_ms: float | None = None
-    staleness_p95_s: float | None = None
-    dishonest: int = 0
-    dishonest_messages: tuple[str, ...] = ()
+    phases: dict[str, PhaseStats] = field(default_factory=dict)
     faults_injected: int | None = None
     fault_kinds: dict[str, int] = field(default_factory=dict)
-    cache_start: CacheView = field(default_factory=CacheView)
-    cache_end: CacheView = field(default_factory=CacheView)
+    # the longest connected_ms of the region's ledger rows, per fault kind (None: not recorded)
+    fault_hold_ms: dict[str, float | None] = field(default_factory=dict)
+    # ledger rows of the whole run whose region is none of REGIONS: region text -> count
+    unattributed_faults: dict[str, int] = field(default_factory=dict)
+    caches: dict[str, CacheView] = field(default_factory=dict)
+    recovery: Recovery | None = None
+    recovery_skipped: str | None = None
 
-    @property
-    def success_rate(self) -> float | None:
-        if self.requests == 0:
-            return None
-        return (self.requests - self.failures) / self.requests
+    def phase(self, name: str) -> PhaseStats:
+        return self.phases.get(name, PhaseStats())
+
+    def cache(self, label: str) -> CacheView:
+        return self.caches.get(label, CacheView(label, skipped=f"no {label!r} snapshot"))
 
 
 def run_regions(files: RunFiles, target: str) -> list[str]:
@@ -84,88 +112,148 @@ def run_regions(files: RunFiles, target: str) -> list[str]:
     if files.run_info is not None and files.run_info.regions:
         named = {region.upper() for region in files.run_info.regions}
     else:
-        named = set(_stats_regions(files.stats))
+        named = {str(region) for region in files.stats["region"].dropna().unique()}
     named.add(target)
     return [region for region in REGIONS if region in named]
 
 
 def collect_facts(files: RunFiles, target: str, regions: Sequence[str]) -> list[RegionFacts]:
-    """One RegionFacts per region, in the order of `regions`.
-
-    A region's `/discover` and `/discover?q` rows are combined: counts are summed, and
-    its p95 is the largest of the rows' p95s, a conservative bound (see _request_totals).
-    """
-    requests = _request_totals(files.stats)
-    staleness = _staleness_p95_s(files.stats)
-    dishonest = _dishonest(files.failures)
-    faults = _fault_kinds(files.ledger)
-    _warn_unknown(set(requests) | set(staleness), regions)
+    """One RegionFacts per region, in the order of `regions`."""
+    phases = _phase_stats(files)
+    kinds, holds = _ledger_facts(files.ledger)
+    unattributed = {
+        region: sum(counts.values())
+        for region, counts in (kinds or {}).items()
+        if region not in REGIONS
+    }
+    _warn_unknown({region for region, _ in phases}, regions)
     return [
         RegionFacts(
             region=region,
             role="target" if region == target else "clean",
-            requests=int(requests.get(region, {}).get("requests", 0)),
-            failures=int(requests.get(region, {}).get("failures", 0)),
-            p95_ms=_optional(requests.get(region, {}).get("p95_ms")),
-            staleness_p95_s=staleness.get(region),
-            dishonest=sum(dishonest.get(region, {}).values()),
-            dishonest_messages=tuple(dishonest.get(region, {})),
-            faults_injected=None if faults is None else sum(faults.get(region, {}).values()),
-            fault_kinds={} if faults is None else faults.get(region, {}),
-            cache_start=_cache_view(files, "start", region),
-            cache_end=_cache_view(files, "end", region),
+            phases={phase: stats for (name, phase), stats in phases.items() if name == region},
+            faults_injected=None if kinds is None else sum(kinds.get(region, {}).values()),
+            fault_kinds={} if kinds is None else kinds.get(region, {}),
+            fault_hold_ms=holds.get(region, {}),
+            unattributed_faults=unattributed,
+            caches=_cache_views(files, region),
+            recovery=_recovery(files, region) if region == target else None,
+            recovery_skipped=_recovery_skipped(files, region),
         )
         for region in regions
     ]
 
 
-def _stats_regions(stats: pd.DataFrame) -> set[str]:
-    from_names = stats["name"].str.extract(REQUEST_REGION, expand=False).dropna().str.upper()
-    staleness = stats.loc[stats["type"] == STALENESS, "name"].str.upper()
-    return (set(from_names) | set(staleness)) & set(REGIONS)
+def phase_records(facts: Sequence[RegionFacts]) -> list[dict[str, object]]:
+    """One plain record per region and phase present: what verdict.json's "phases" holds."""
+    records: list[dict[str, object]] = []
+    for region in facts:
+        for phase in (*PHASES, WHOLE_RUN):
+            if phase not in region.phases:
+                continue
+            stats = region.phases[phase]
+            bounds = stats.success_bounds
+            records.append(
+                {
+                    "region": region.region,
+                    "role": region.role,
+                    "phase": phase,
+                    "requests": stats.requests,
+                    "failures": stats.failures,
+                    "success_rate": stats.success_rate,
+                    "success_lower_95": None if bounds is None else bounds[0],
+                    "success_upper_95": None if bounds is None else bounds[1],
+                    "p95_ms": stats.p95_ms,
+                    "staleness_p95_s": stats.staleness_p95_s,
+                    "dishonest": stats.dishonest,
+                }
+            )
+    return records
 
 
-def _request_totals(stats: pd.DataFrame) -> dict[str, dict[str, Any]]:
-    """Counts summed per region; p95 is the largest p95 of the region's rows.
+def _phase_stats(files: RunFiles) -> dict[tuple[str, str], PhaseStats]:
+    requests = _request_totals(files.stats)
+    staleness = _staleness_p95_s(files.stats)
+    dishonest = _dishonest(files.failures)
+    keys = set(requests) | set(staleness) | set(dishonest)
+    return {
+        key: PhaseStats(
+            requests=int(requests.get(key, (0, 0, None))[0]),
+            failures=int(requests.get(key, (0, 0, None))[1]),
+            p95_ms=requests.get(key, (0, 0, None))[2],
+            staleness_p95_s=staleness.get(key),
+            dishonest=sum(dishonest.get(key, {}).values()),
+            dishonest_messages=dishonest.get(key, {}),
+        )
+        for key in keys
+    }
+
+
+def _by_phase(rows: pd.DataFrame, aggregations: dict[str, tuple[str, str]]) -> pd.DataFrame:
+    """The aggregations per (region, phase) and per (region, WHOLE_RUN), as one frame."""
+    phased = rows[rows["phase"].notna()]
+    per_phase = phased.groupby(["region", "phase"], observed=True).agg(**aggregations)
+    whole = rows.groupby("region", observed=True).agg(**aggregations)
+    whole.index = pd.MultiIndex.from_tuples(
+        [(region, WHOLE_RUN) for region in whole.index], names=["region", "phase"]
+    )
+    return pd.concat([per_phase, whole])
+
+
+def _request_totals(stats: pd.DataFrame) -> dict[tuple[str, str], tuple[int, int, float | None]]:
+    """(requests, failures, p95_ms) per region and phase.
 
     Locust keeps no raw samples, so the p95 of the union of rows cannot be recomputed.
     The largest per-row p95 is a conservative bound: in a mixture where every part has
     95 % of its samples at or below m, so does the whole.
     """
-    rows = stats[stats["type"] != STALENESS]
-    region = rows["name"].str.extract(REQUEST_REGION, expand=False).str.upper()
-    rows = rows.assign(region=region).dropna(subset=["region"])
-    grouped = rows.groupby("region")
-    totals = pd.DataFrame(
+    rows = stats[(stats["type"] != STALENESS) & stats["region"].notna()]
+    totals = _by_phase(
+        rows,
         {
-            "requests": grouped["requests"].sum(),
-            "failures": grouped["failures"].sum(),
-            "p95_ms": grouped["p95_ms"].max(),
-        }
+            "requests": ("requests", "sum"),
+            "failures": ("failures", "sum"),
+            "p95_ms": ("p95_ms", "max"),
+        },
     )
     return {
-        str(region): {"requests": requests, "failures": failures, "p95_ms": p95_ms}
-        for region, requests, failures, p95_ms in totals.itertuples()
+        (str(region), str(phase)): (int(requests), int(failures), _optional(p95_ms))
+        for (region, phase), requests, failures, p95_ms in totals.itertuples()
     }
 
 
-def _staleness_p95_s(stats: pd.DataFrame) -> dict[str, float]:
-    rows = stats[(stats["type"] == STALENESS) & (stats["requests"] > 0)]
-    per_region = rows.assign(region=rows["name"].str.upper()).groupby("region")["p95_ms"].max()
-    return {str(region): float(p95_ms) / 1000.0 for region, p95_ms in per_region.items()}
+def _staleness_p95_s(stats: pd.DataFrame) -> dict[tuple[str, str], float]:
+    rows = stats[(stats["type"] == STALENESS) & (stats["requests"] > 0) & stats["region"].notna()]
+    per_phase = _by_phase(rows, {"p95_ms": ("p95_ms", "max")})
+    return {
+        (str(region), str(phase)): float(p95_ms) / 1000.0
+        for (region, phase), p95_ms in per_phase.itertuples()
+        if not pd.isna(p95_ms)
+    }
 
 
-def _dishonest(failures: pd.DataFrame) -> dict[str, dict[str, int]]:
-    """Per region, each dishonest message and its count, the most frequent first."""
-    rows = failures[failures["error"].str.contains(DISHONEST, regex=False)]
+def _dishonest(failures: pd.DataFrame) -> dict[tuple[str, str], dict[str, int]]:
+    """Per region and phase, each dishonest message and its count, the most frequent first."""
+    rows = failures[
+        failures["error"].str.contains(DISHONEST, regex=False) & failures["region"].notna()
+    ]
     rows = rows.assign(
-        region=rows["name"].str.extract(REQUEST_REGION, expand=False).str.upper(),
-        message=rows["error"].map(_failure_message),
-    ).dropna(subset=["region"])
-    totals = rows.groupby(["region", "message"])["occurrences"].sum().reset_index()
-    return _nest(
-        totals.sort_values("occurrences", ascending=False, kind="stable"), "message", "occurrences"
+        message=rows["error"].map(_failure_message), region=rows["region"].astype(str)
     )
+    phased = rows[rows["phase"].notna()]
+    both = pd.concat(
+        [phased.assign(bucket=phased["phase"].astype(str)), rows.assign(bucket=WHOLE_RUN)]
+    )
+    totals = (
+        both.groupby(["region", "bucket", "message"])["occurrences"]
+        .sum()
+        .reset_index()
+        .sort_values("occurrences", ascending=False, kind="stable")
+    )
+    result: dict[tuple[str, str], dict[str, int]] = {}
+    for region, bucket, message, count in totals.itertuples(index=False):
+        result.setdefault((str(region), str(bucket)), {})[str(message)] = int(count)
+    return result
 
 
 def _failure_message(error: str) -> str:
@@ -176,30 +264,60 @@ def _failure_message(error: str) -> str:
     return rest.strip() if found else message
 
 
-def _fault_kinds(ledger: pd.DataFrame | None) -> dict[str, dict[str, int]] | None:
+def _ledger_facts(
+    ledger: pd.DataFrame | None,
+) -> tuple[dict[str, dict[str, int]] | None, dict[str, dict[str, float | None]]]:
+    """Per region: the count of each fault kind (most frequent first) and its longest hold."""
     if ledger is None:
+        return None, {}
+    counts: dict[str, dict[str, int]] = {}
+    grouped = ledger.groupby(["region", "kind"], as_index=False).size()
+    for region, kind, size in grouped.sort_values(
+        "size", ascending=False, kind="stable"
+    ).itertuples(index=False):
+        counts.setdefault(str(region), {})[str(kind)] = int(size)
+    holds: dict[str, dict[str, float | None]] = {}
+    # max skips the rows without a time; a kind none of whose rows has one gets None.
+    longest = ledger.groupby(["region", "kind"], as_index=False)["connected_ms"].max()
+    for region, kind, hold_ms in longest.itertuples(index=False):
+        holds.setdefault(str(region), {})[str(kind)] = _optional(hold_ms)
+    return counts, holds
+
+
+def _cache_views(files: RunFiles, region: str) -> dict[str, CacheView]:
+    views: dict[str, CacheView] = {}
+    for label in SNAPSHOT_LABELS:
+        if files.snapshots is None:
+            views[label] = CacheView(label, skipped="no snapshots: external stack")
+            continue
+        labelled = [shot for shot in files.snapshots.snapshots if shot.label == label]
+        if not labelled:
+            continue
+        # The storm appends snapshots as it takes them: the last one of a label wins.
+        states = {name.upper(): state for name, state in labelled[-1].regions.items()}
+        views[label] = CacheView(label, state=states.get(region))
+    return views
+
+
+def _recovery(files: RunFiles, target: str) -> Recovery | None:
+    if files.snapshots is None or files.snapshots.recovery is None:
         return None
-    counts = ledger.groupby(["region", "kind"], as_index=False).size()
-    return _nest(counts.sort_values("size", ascending=False, kind="stable"), "kind", "size")
+    recovery = files.snapshots.recovery
+    if recovery.region is not None and recovery.region.upper() != target:
+        return None
+    return recovery
 
 
-def _nest(frame: pd.DataFrame, key: str, count: str) -> dict[str, dict[str, int]]:
-    """Rows of (region, key, count) as {region: {key: count}}, keeping the rows' order."""
-    result: dict[str, dict[str, int]] = {}
-    for region, name, total in zip(frame["region"], frame[key], frame[count], strict=True):
-        result.setdefault(str(region), {})[str(name)] = int(total)
-    return result
-
-
-def _cache_view(files: RunFiles, label: str, region: str) -> CacheView:
+def _recovery_skipped(files: RunFiles, region: str) -> str | None:
+    """Why the target's recovery cannot be judged, or None when it can."""
     if files.snapshots is None:
-        return CacheView(skipped="no snapshots: external stack")
-    labelled = [shot for shot in files.snapshots.snapshots if shot.label == label]
-    if not labelled:
-        return CacheView(skipped=f"no {label!r} snapshot in {files.path('snapshots.json')}")
-    # The storm appends snapshots as it takes them: the last one of a label wins.
-    regions = {name.upper(): state for name, state in labelled[-1].regions.items()}
-    return CacheView(state=regions.get(region))
+        return "no snapshots: external stack"
+    recovery = files.snapshots.recovery
+    if recovery is None:
+        return f"no recovery record in {files.path('snapshots.json')}"
+    if recovery.region is not None and recovery.region.upper() != region:
+        return f"the recovery record watched {recovery.region}, not {region}"
+    return None
 
 
 def _warn_unknown(reported: set[str], regions: Sequence[str]) -> None:
@@ -210,6 +328,7 @@ def _warn_unknown(reported: set[str], regions: Sequence[str]) -> None:
 
 def _optional(value: Any) -> float | None:
     """A float, or None for a missing value or the NaN of a row without samples."""
-    if value is None or pd.isna(value):
+    if value is None:
         return None
-    return float(value)
+    number = float(value)
+    return None if math.isnan(number) else number

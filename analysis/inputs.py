@@ -1,10 +1,11 @@
 """Read one run's files and refuse anything Locust or the storm would not have written.
 
 All files sit beside PREFIX (the value given to Locust's `--csv`): Locust's
-`PREFIX_stats.csv` and `PREFIX_failures.csv` are required; the storm's ledger, snapshots
+`PREFIX_stats.csv` and `PREFIX_failures.csv` are required; its
+`PREFIX_stats_history.csv` (with `--csv-full-history`) and the storm's ledger, snapshots
 and run file are optional, because an external stack may have neither a fault proxy nor
 a cache the storm can look into. Every number is validated here, so the checks later on
-never meet a truncated row.
+never meet a truncated row. Request rows leave here labelled with their region and phase.
 """
 
 from __future__ import annotations
@@ -19,25 +20,26 @@ import pandas as pd
 from pydantic import BaseModel, ValidationError
 
 from analysis.errors import BadInputError
+from analysis.names import NamePattern
 
 log = logging.getLogger(__name__)
 
 STATS_COLUMNS = ("Type", "Name", "Request Count", "Failure Count", "95%")
 FAILURES_COLUMNS = ("Method", "Name", "Error", "Occurrences")
-LEDGER_COLUMNS = (
-    "time",
-    "region",
-    "kind",
-    "method",
-    "path",
-    "status",
-    "bytes_promised",
-    "bytes_written",
-    "end",
-    "connected_ms",
-    "params",
-)
+# The ledger columns the verdict reads; the proxy writes more, and may add columns at the end.
+LEDGER_COLUMNS = ("time", "region", "kind", "connected_ms")
+# Only what the timeline needs is read from the history, each column parsed as it is read:
+# the file has a row per name per second, millions for a day-long storm.
+HISTORY_DTYPES = {
+    "Timestamp": "float64",
+    "Type": "category",
+    "Name": "category",
+    "95%": "float64",
+    "Total Request Count": "float64",
+    "Total Failure Count": "float64",
+}
 AGGREGATED = "Aggregated"
+STALENESS = "STALENESS"
 # Locust writes N/A as the percentiles of a row that has no requests yet.
 NO_PERCENTILE = "N/A"
 RERUN = "rerun the storm or pass the PREFIX given to locust --csv"
@@ -53,20 +55,39 @@ class CacheRegion(BaseModel):
     generation: int | None = None
     truth_rows: int | None = None
     truth_digest: str | None = None
+    upstream_generation: int | None = None
+    breaker: str | None = None
 
 
 class Snapshot(BaseModel):
-    """The cache of every region at one moment of the storm ("start" or "end")."""
+    """The cache of every region at one moment: start, fault_start, fault_end or end."""
 
     label: str
     taken_at: float | None = None
     regions: dict[str, CacheRegion]
 
 
+class Recovery(BaseModel):
+    """When the target's cache was whole and current again after the fault window closed."""
+
+    region: str | None = None
+    fault_end: float | None = None
+    recovered_at: float | None = None
+    recovered_after_s: float | None = None
+    watched_s: float | None = None
+
+
 class SnapshotsFile(BaseModel):
     """`PREFIX_snapshots.json`."""
 
     snapshots: list[Snapshot]
+    recovery: Recovery | None = None
+
+
+class PhaseSpan(BaseModel):
+    name: str
+    start: float | None = None
+    end: float | None = None
 
 
 class RunInfo(BaseModel):
@@ -74,15 +95,30 @@ class RunInfo(BaseModel):
 
     target: str | None = None
     regions: list[str] | None = None
+    phases: list[PhaseSpan] | None = None
+    fault_window: list[float | None] | None = None
+
+    def span(self, phase: str) -> tuple[float, float] | None:
+        """(start, end) of a phase in unix seconds, when the run file knows both ends."""
+        for entry in self.phases or []:
+            if entry.name == phase and entry.start is not None and entry.end is not None:
+                return entry.start, entry.end
+        window = self.fault_window or []
+        if phase == "fault" and len(window) == 2 and None not in window:
+            return float(window[0] or 0.0), float(window[1] or 0.0)
+        return None
 
 
 @dataclass(frozen=True)
 class RunFiles:
     """One run's validated inputs.
 
-    `stats` has the columns type, name, requests, failures, p95_ms (Aggregated dropped);
-    `failures` has name, error, occurrences; `ledger` has region, kind, or is None when
-    the run had no fault proxy.
+    `stats` has the columns type, name, requests, failures, p95_ms, region, phase
+    (Aggregated dropped; region and phase categorical, NaN where the name carries none);
+    `failures` has name, error, occurrences, region, phase; `ledger` has region, kind,
+    time, connected_ms, or is None when the run had no fault proxy; `history` has
+    time, staleness, name_code, region, phase, p95_ms, requests, failures (cumulative),
+    or is None when the run kept no per-name history.
     """
 
     prefix: Path
@@ -91,9 +127,15 @@ class RunFiles:
     ledger: pd.DataFrame | None
     snapshots: SnapshotsFile | None
     run_info: RunInfo | None
+    history: pd.DataFrame | None = None
 
     def path(self, suffix: str) -> Path:
         return run_path(self.prefix, suffix)
+
+    @property
+    def phased(self) -> bool:
+        """True when request names carry phases, so the checks compare fault with baseline."""
+        return bool(self.stats["phase"].notna().any())
 
 
 def run_path(prefix: Path, suffix: str) -> Path:
@@ -101,49 +143,59 @@ def run_path(prefix: Path, suffix: str) -> Path:
     return prefix.with_name(f"{prefix.name}_{suffix}")
 
 
-def load_run(prefix: str) -> RunFiles:
+def load_run(prefix: str, pattern: NamePattern | None = None) -> RunFiles:
     """Read and validate every file of the run at `prefix`; raise BadInputError on any flaw."""
     base = Path(prefix)
     if not base.name:
         raise BadInputError(f"PREFIX {prefix!r} names a folder: pass the folder plus the stem")
+    names = pattern or NamePattern.compile(None)
     return RunFiles(
         prefix=base,
-        stats=_load_stats(run_path(base, "stats.csv")),
-        failures=_load_failures(run_path(base, "failures.csv")),
+        stats=_load_stats(run_path(base, "stats.csv"), names),
+        failures=_load_failures(run_path(base, "failures.csv"), names),
         ledger=_load_ledger(run_path(base, "ledger.csv")),
         snapshots=_load_json(run_path(base, "snapshots.json"), SnapshotsFile),
         run_info=_load_json(run_path(base, "run.json"), RunInfo),
+        history=_load_history(run_path(base, "stats_history.csv"), names),
     )
 
 
-def _load_stats(path: Path) -> pd.DataFrame:
+def _load_stats(path: Path, names: NamePattern) -> pd.DataFrame:
     frame = _read_csv(path, STATS_COLUMNS)
-    names = frame["Name"].fillna("")
-    if frame.empty or names.iloc[-1] != AGGREGATED:
+    if frame.empty or frame["Name"].iloc[-1].strip() != AGGREGATED:
         raise BadInputError(
             f"{path}: truncated, its last row is not Locust's {AGGREGATED!r} row: {RERUN}"
         )
     frame = frame.iloc[:-1]
-    return pd.DataFrame(
+    stats = pd.DataFrame(
         {
-            "type": frame["Type"].fillna("").str.strip(),
-            "name": frame["Name"].fillna("").str.strip(),
+            "type": frame["Type"].str.strip(),
+            "name": frame["Name"].str.strip(),
             "requests": _counts(frame, "Request Count", path),
             "failures": _counts(frame, "Failure Count", path),
-            "p95_ms": _numbers(frame, "95%", path, allow_missing=True),
+            "p95_ms": _numbers(frame, "95%", path, missing=(NO_PERCENTILE,)),
         }
     )
+    stats = stats.join(names.label(stats["name"], path.name))
+    if len(stats) and stats["region"].isna().all():
+        raise BadInputError(
+            f"{path}: no request name carries a region under {names.described_as} "
+            f"(first name {stats['name'].iloc[0]!r}): pass --name-pattern with a "
+            "(?P<region>..) group"
+        )
+    return stats
 
 
-def _load_failures(path: Path) -> pd.DataFrame:
+def _load_failures(path: Path, names: NamePattern) -> pd.DataFrame:
     frame = _read_csv(path, FAILURES_COLUMNS)
-    return pd.DataFrame(
+    failures = pd.DataFrame(
         {
-            "name": frame["Name"].fillna("").str.strip(),
-            "error": frame["Error"].fillna(""),
+            "name": frame["Name"].str.strip(),
+            "error": frame["Error"],
             "occurrences": _counts(frame, "Occurrences", path),
         }
     )
+    return failures.join(names.label(failures["name"], path.name))
 
 
 def _load_ledger(path: Path) -> pd.DataFrame | None:
@@ -152,14 +204,84 @@ def _load_ledger(path: Path) -> pd.DataFrame | None:
         return None
     # The proxy may create its ledger before the first lie: an empty file means no faults.
     if path.stat().st_size == 0:
-        return pd.DataFrame({"region": pd.Series(dtype=str), "kind": pd.Series(dtype=str)})
+        return pd.DataFrame(
+            {
+                "region": pd.Series(dtype=str),
+                "kind": pd.Series(dtype=str),
+                "time": pd.Series(dtype="float64"),
+                "connected_ms": pd.Series(dtype="float64"),
+            }
+        )
     frame = _read_csv(path, LEDGER_COLUMNS)
     return pd.DataFrame(
         {
-            "region": frame["region"].fillna("").str.strip().str.upper(),
-            "kind": frame["kind"].fillna("").str.strip(),
+            "region": frame["region"].str.strip().str.upper(),
+            "kind": frame["kind"].str.strip(),
+            "time": _numbers(frame, "time", path),
+            "connected_ms": _numbers(frame, "connected_ms", path, missing=("",)),
         }
     )
+
+
+def _load_history(path: Path, names: NamePattern) -> pd.DataFrame | None:
+    """The per-name timeline, or None when Locust wrote no per-name rows (or no file)."""
+    if not path.exists():
+        log.info("no %s: the chart shows whole-run bars instead of a timeline", path)
+        return None
+    rows = _read_history(path)
+    # Aggregated rows carry no region, so one filter on the region drops them too.
+    labels = names.label(rows["Name"], path.name)
+    keep = labels["region"].notna().to_numpy()
+    if not keep.any():
+        log.info("%s has no per-region rows (no --csv-full-history?): no timeline", path)
+        return None
+    return pd.DataFrame(
+        {
+            "time": rows["Timestamp"].to_numpy()[keep],
+            "staleness": (rows["Type"] == STALENESS).to_numpy()[keep],
+            "name_code": rows["Name"].cat.codes.to_numpy()[keep],
+            "p95_ms": rows["95%"].to_numpy()[keep],
+            "requests": rows["Total Request Count"].to_numpy()[keep],
+            "failures": rows["Total Failure Count"].to_numpy()[keep],
+            "region": labels["region"].array[keep],
+            "phase": labels["phase"].array[keep],
+        }
+    )
+
+
+def _read_history(path: Path) -> pd.DataFrame:
+    """Typed columns straight from the parser; any cell that is not a number is refused."""
+    _require_final_newline(path)
+    _read_csv(path, tuple(HISTORY_DTYPES), nrows=0)
+    try:
+        return pd.read_csv(
+            path,
+            usecols=list(HISTORY_DTYPES),
+            dtype=HISTORY_DTYPES,
+            na_values=[NO_PERCENTILE],
+            keep_default_na=False,
+            engine="c",
+        )
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        raise BadInputError(
+            f"{path}: garbled or truncated CSV ({_first_line(exc)}): {RERUN}"
+        ) from exc
+
+
+def _require_final_newline(path: Path) -> None:
+    """Locust ends every row with a newline: a last row without one was cut while written."""
+    try:
+        with path.open("rb") as handle:
+            size = handle.seek(0, 2)
+            if size:
+                handle.seek(size - 1)
+            last = handle.read(1)
+    except OSError as exc:
+        raise BadInputError(f"{path}: cannot read it ({exc.strerror}): {RERUN}") from exc
+    if size == 0:
+        raise BadInputError(f"{path}: the file is empty: {RERUN}")
+    if last != b"\n":
+        raise BadInputError(f"{path}: truncated, its last row ends without a newline: {RERUN}")
 
 
 def _load_json(path: Path, model: type[ModelT]) -> ModelT | None:
@@ -180,17 +302,20 @@ def _load_json(path: Path, model: type[ModelT]) -> ModelT | None:
         ) from exc
 
 
-def _read_csv(path: Path, required: Sequence[str]) -> pd.DataFrame:
-    """Every cell as text, so that a garbled value is reported instead of guessed at."""
+def _read_csv(path: Path, required: Sequence[str], nrows: int | None = None) -> pd.DataFrame:
+    """Every cell as text, so that a garbled value is reported instead of guessed at.
+
+    A cell missing from a short row is "", like an empty one: the column's own check
+    refuses it where a value is required.
+    """
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, nrows=nrows).fillna("")
     except FileNotFoundError as exc:
         raise BadInputError(f"{path}: no such file: {RERUN}") from exc
     except pd.errors.EmptyDataError as exc:
         raise BadInputError(f"{path}: the file is empty: {RERUN}") from exc
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise BadInputError(f"{path}: garbled CSV ({reason}): {RERUN}") from exc
+        raise BadInputError(f"{path}: garbled CSV ({_first_line(exc)}): {RERUN}") from exc
     except OSError as exc:
         raise BadInputError(f"{path}: cannot read it ({exc.strerror}): {RERUN}") from exc
 
@@ -203,7 +328,7 @@ def _read_csv(path: Path, required: Sequence[str]) -> pd.DataFrame:
 
 
 def _counts(frame: pd.DataFrame, column: str, path: Path) -> pd.Series:
-    values = _numbers(frame, column, path, allow_missing=False, expected="a count")
+    values = _numbers(frame, column, path, expected="a count")
     bad = (values < 0) | (values != values.round())
     if bad.any():
         _refuse(frame, column, path, bad, "a count")
@@ -211,13 +336,17 @@ def _counts(frame: pd.DataFrame, column: str, path: Path) -> pd.Series:
 
 
 def _numbers(
-    frame: pd.DataFrame, column: str, path: Path, allow_missing: bool, expected: str = "a number"
+    frame: pd.DataFrame,
+    column: str,
+    path: Path,
+    missing: Sequence[str] = (),
+    expected: str = "a number",
 ) -> pd.Series:
-    """The column as floats; N/A becomes NaN only where Locust itself writes it."""
+    """The column as floats; the texts in `missing` become NaN, any other non-number is refused."""
     text = frame[column].str.strip()
-    missing = text == NO_PERCENTILE if allow_missing else pd.Series(False, index=frame.index)
-    values = pd.to_numeric(text.where(~missing), errors="coerce")
-    bad = values.isna() & ~missing
+    absent = text.isin(missing)
+    values = pd.to_numeric(text.where(~absent), errors="coerce")
+    bad = values.isna() & ~absent
     if bad.any():
         _refuse(frame, column, path, bad, expected)
     return values.astype("float64")
@@ -226,9 +355,14 @@ def _numbers(
 def _refuse(frame: pd.DataFrame, column: str, path: Path, bad: pd.Series, expected: str) -> None:
     position = int(bad.to_numpy().nonzero()[0][0])
     cell = frame[column].iloc[position]
-    shown = "nothing" if pd.isna(cell) else repr(cell)
+    shown = repr(cell) if cell else "nothing"
     # +2: the header is line 1 and positions count from 0.
     raise BadInputError(
         f"{path}: line {position + 2}: {column!r} is {shown}, not {expected}: "
         f"the file is truncated or garbled; {RERUN}"
     )
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -38,7 +38,7 @@ def rewrite(path: Path, transform: Callable[[str], str]) -> None:
         ("stats.csv", lambda text: "", "the file is empty"),
         ("stats.csv", lambda text: text[: len(text) // 2], "truncated"),
         ("stats.csv", lambda text: text.rsplit("\n", 2)[0] + "\n", "truncated"),
-        ("stats.csv", lambda text: text.replace(",200,", ",two hundred,", 1), "not a count"),
+        ("stats.csv", lambda text: text.replace(",500,", ",five hundred,", 1), "not a count"),
         ("stats.csv", lambda text: text.replace("Failure Count", "Failures"), "missing columns"),
         ("stats.csv", lambda text: text.replace(",40,", ',"40,', 1), "garbled CSV"),
         ("stats.csv", lambda text: text.replace(",20,40,", ",20,fast,", 1), "not a number"),
@@ -48,6 +48,13 @@ def rewrite(path: Path, transform: Callable[[str], str]) -> None:
         ("snapshots.json", lambda text: text[:40], "the file is garbled"),
         ("snapshots.json", lambda text: '{"snapshots": [{"label": 3}]}', "the file is garbled"),
         ("run.json", lambda text: "[]", "the file is garbled"),
+        ("snapshots.json", lambda text: '{"snapshots": [], "recovery": 3}', "the file is garbled"),
+        ("stats_history.csv", lambda text: "", "the file is empty"),
+        ("stats_history.csv", lambda text: text[: len(text) // 2], "truncated"),
+        ("stats_history.csv", lambda text: text.rsplit(",", 9)[0] + "\n", "garbled or truncated"),
+        ("stats_history.csv", lambda text: text.replace(",1000,", ",lots,", 1), "garbled"),
+        ("stats_history.csv", lambda text: text.replace("Total Request", "Requests", 1), "missing"),
+        ("ledger.csv", lambda text: text.replace(",3.5,", ",long,", 1), "not a number"),
     ],
     ids=[
         "empty_stats",
@@ -63,6 +70,13 @@ def rewrite(path: Path, transform: Callable[[str], str]) -> None:
         "snapshots_cut",
         "snapshots_wrong_shape",
         "run_file_not_an_object",
+        "recovery_not_an_object",
+        "empty_history",
+        "history_cut_mid_row",
+        "history_row_short_of_cells",
+        "history_count_not_a_number",
+        "history_wrong_columns",
+        "ledger_hold_time_not_a_number",
     ],
 )
 def test_damaged_run_file_is_refused_naming_it(
@@ -130,49 +144,6 @@ def test_no_target_anywhere_is_refused(
     line = refuse(capsys, [str(prefix)], prefix.parent)
 
     assert line.startswith("analysis: no target: pass --target REGION")
-
-
-@pytest.mark.parametrize(
-    ("content", "expected"),
-    [
-        ('{"clean_p95": 800}', "unknown key 'clean_p95': use only min_requests"),
-        ('{"clean_p95_ms": "fast"}', "clean_p95_ms = 'fast': Input should be a valid number"),
-        ('{"min_requests": 2.5}', "min_requests = 2.5: Input should be a valid integer"),
-        ('{"clean_min_success_rate": 1.5}', "less than or equal to 1"),
-        ('{"clean_p95_ms": 800', "not valid JSON"),
-        ("[800]", "Input should be an object"),
-    ],
-    ids=["unknown_key", "string_for_number", "float_for_count", "rate_over_one", "cut", "list"],
-)
-def test_bad_thresholds_file_is_refused(
-    make_run: MakeRun,
-    capsys: pytest.CaptureFixture[str],
-    tmp_path: Path,
-    content: str,
-    expected: str,
-) -> None:
-    prefix = make_run()
-    thresholds = tmp_path / "thresholds.json"
-    thresholds.write_text(content)
-
-    line = refuse(capsys, [str(prefix), "--thresholds", str(thresholds)], prefix.parent)
-
-    assert line.startswith(f"analysis: --thresholds {thresholds}: ")
-    assert expected in line
-
-
-def test_missing_thresholds_file_is_refused(
-    make_run: MakeRun, capsys: pytest.CaptureFixture[str], tmp_path: Path
-) -> None:
-    prefix = make_run()
-    missing = tmp_path / "nope.json"
-
-    line = refuse(capsys, [str(prefix), "--thresholds", str(missing)], prefix.parent)
-
-    assert line == (
-        f"analysis: --thresholds {missing}: cannot read it (No such file or directory): "
-        "give an existing JSON file"
-    )
 
 
 def test_out_that_is_a_file_is_refused(

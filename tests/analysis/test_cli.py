@@ -34,7 +34,7 @@ def inconclusive() -> RunSpec:
 
 def failing() -> RunSpec:
     spec = RunSpec()
-    spec.loads["GB"] = RegionLoad(unavailable=40)
+    spec.phase_loads[("GB", "fault")] = RegionLoad(unavailable=400)
     return spec
 
 
@@ -76,3 +76,14 @@ def test_missing_prefix_argument_exits_2_with_one_line() -> None:
     assert result.stderr.splitlines() == [
         "python -m analysis: the following arguments are required: PREFIX: see --help"
     ]
+
+
+def test_names_outside_the_name_pattern_are_left_out_with_a_warning(make_run: MakeRun) -> None:
+    prefix = make_run()
+    pattern = r"\[(?P<region>US|DE)\] (?P<phase>\w+)"
+
+    result = analyse(str(prefix), "--name-pattern", pattern)
+
+    assert result.returncode == 3, result.stderr
+    assert f"no region under --name-pattern {pattern!r} in " in result.stderr
+    assert "  GB FR JP KR BR AU evidence: baseline 0, fault 0 requests: fewer" in result.stdout

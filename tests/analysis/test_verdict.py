@@ -1,307 +1,498 @@
-"""The verdict a run folder earns: each property, each region, each bound."""
+"""The verdict a phased storm earns: each check driven to PASS, FAIL and INCONCLUSIVE."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-import analysis
-from tests.analysis.runs import CacheEntry, RegionLoad, RunSpec
+from tests.analysis.runs import CacheEntry, RegionLoad, RunSpec, check, healed, judged
 
 MakeRun = Callable[..., Path]
 
 
-def judge(prefix: Path, **options: Any) -> tuple[int, dict[str, Any]]:
-    """Run the analysis in-process; return its exit code and verdict.json."""
-    code = analysis.run(str(prefix), **options)
-    out = Path(options.get("out_dir") or prefix.parent)
-    return code, json.loads((out / "verdict.json").read_text())
+def fault_load(spec: RunSpec, region: str, **load: object) -> RunSpec:
+    """The spec with `region`'s fault phase replaced by RegionLoad(**load)."""
+    spec.phase_loads[(region, "fault")] = RegionLoad(**load)  # type: ignore[arg-type]
+    return spec
 
 
-def check(verdict: dict[str, Any], region: str, name: str) -> dict[str, Any]:
-    checks = verdict["regions"][region]["checks"]
-    return next(c for c in checks if c["name"] == name)
-
-
-def test_all_clean_regions_and_a_hit_target_pass(make_run: MakeRun) -> None:
-    code, verdict = judge(make_run())
+def test_healthy_storm_passes_with_every_property_checked(make_run: MakeRun) -> None:
+    code, verdict = judged(make_run())
 
     assert code == 0
     assert verdict["verdict"] == "PASS"
-    assert verdict["target"] == "DE"
+    assert verdict["phased"] is True
     assert verdict["reasons"] == []
-    assert {r["verdict"] for r in verdict["regions"].values()} == {"PASS"}
+    assert verdict["properties"] == {
+        "containment": "PASS",
+        "honesty": "PASS",
+        "bounded_latency": "PASS",
+        "idempotent_recovery": "PASS",
+        "evidence": "PASS",
+    }
+    assert verdict["recovery"]["recovered_after_s"] == 8.0
     assert verdict["regions"]["DE"]["role"] == "target"
-    assert verdict["regions"]["US"]["role"] == "clean"
 
 
-def test_clean_region_below_success_bound_fails_containment_naming_it(make_run: MakeRun) -> None:
+# -- requests (evidence) ---------------------------------------------------------------
+
+
+def test_too_few_baseline_requests_in_a_clean_region_is_inconclusive(make_run: MakeRun) -> None:
     spec = RunSpec()
-    spec.loads["FR"] = RegionLoad(requests=200, unavailable=2)
+    spec.phase_loads[("BR", "baseline")] = RegionLoad(requests=19)
 
-    code, verdict = judge(make_run(spec))
+    code, verdict = judged(make_run(spec))
+
+    assert code == 3
+    assert check(verdict, "BR", "requests")["status"] == "inconclusive"
+    assert verdict["reasons"] == [
+        "BR evidence: baseline 19, fault 1000 requests: fewer than 20, too few to judge the region"
+    ]
+
+
+# -- success rate ----------------------------------------------------------------------
+
+
+def test_clean_success_rate_clearly_below_bound_fails(make_run: MakeRun) -> None:
+    spec = fault_load(RunSpec(), "FR", requests=1000, unavailable=50)
+
+    code, verdict = judged(make_run(spec))
 
     assert code == 1
-    assert verdict["verdict"] == "FAIL"
     assert verdict["regions"]["FR"]["verdict"] == "FAIL"
-    assert verdict["reasons"] == ["FR containment: success rate 99.00% (2 of 200 failed) < 99.50%"]
-    assert verdict["regions"]["US"]["verdict"] == "PASS"
+    assert verdict["reasons"] == [
+        "FR containment: fault: 95.00% of 1000 (50 failed), 95 % upper bound 96.19% < 99.50%; "
+        "baseline 100.00% of 1000 (0 failed)"
+    ]
 
 
-def test_clean_region_exactly_at_success_bound_passes(make_run: MakeRun) -> None:
-    spec = RunSpec()
-    spec.loads["FR"] = RegionLoad(requests=1000, unavailable=5)
+def test_clean_success_rate_whose_interval_holds_the_bound_is_inconclusive(
+    make_run: MakeRun,
+) -> None:
+    spec = fault_load(RunSpec(), "GB", requests=1000, unavailable=3)
 
-    code, verdict = judge(make_run(spec))
+    code, verdict = judged(make_run(spec))
+
+    success = check(verdict, "GB", "success_rate")
+    assert code == 3
+    assert success["status"] == "inconclusive"
+    assert success["passed"] is False
+    assert (
+        "too few to decide, need 1760 requests (760 more without a failure)" in (success["detail"])
+    )
+
+
+def test_flawless_but_short_fault_phase_is_never_a_pass(make_run: MakeRun) -> None:
+    spec = fault_load(RunSpec(), "JP", requests=764)
+
+    code, verdict = judged(make_run(spec))
+
+    assert code == 3
+    assert check(verdict, "JP", "success_rate")["detail"].endswith(
+        "need 765 requests (1 more without a failure); baseline 100.00% of 1000 (0 failed)"
+    )
+
+
+def test_flawless_fault_phase_of_765_requests_clears_995(make_run: MakeRun) -> None:
+    spec = fault_load(RunSpec(), "JP", requests=765)
+
+    code, verdict = judged(make_run(spec))
 
     assert code == 0
-    assert check(verdict, "FR", "success_rate")["value"] == 0.995
+    assert check(verdict, "JP", "success_rate")["status"] == "pass"
+
+
+def test_failures_in_the_baseline_do_not_count_against_containment(make_run: MakeRun) -> None:
+    spec = RunSpec()
+    spec.phase_loads[("US", "baseline")] = RegionLoad(unavailable=200)
+
+    code, verdict = judged(make_run(spec))
+
+    assert code == 0
+    assert "baseline 80.00% of 1000 (200 failed)" in check(verdict, "US", "success_rate")["detail"]
 
 
 def test_target_may_fail_honestly_without_failing_the_run(make_run: MakeRun) -> None:
-    spec = RunSpec()
-    spec.loads["DE"] = RegionLoad(requests=200, unavailable=120)
+    spec = fault_load(RunSpec(), "DE", requests=1000, unavailable=600)
 
-    code, verdict = judge(make_run(spec))
+    code, verdict = judged(make_run(spec))
 
     assert code == 0
-    assert verdict["table"][2]["success_rate"] == 0.4
+    assert verdict["regions"]["DE"]["verdict"] == "PASS"
 
 
-def test_dishonest_response_on_target_fails_honesty(make_run: MakeRun) -> None:
-    spec = RunSpec()
-    spec.loads["DE"] = RegionLoad(dishonest={"partial catalogue: 12 items < 50": 143})
-
-    code, verdict = judge(make_run(spec))
-
-    assert code == 1
-    assert verdict["reasons"] == [
-        "DE honesty: 143 dishonest responses (partial catalogue: 12 items < 50)"
-    ]
-    assert check(verdict, "DE", "dishonest_responses")["passed"] is False
-
-
-def test_dishonest_messages_are_summed_most_frequent_first(make_run: MakeRun) -> None:
-    spec = RunSpec()
-    spec.loads["JP"] = RegionLoad(dishonest={"garbage item": 1, "count 0 < 50": 4})
-
-    _, verdict = judge(make_run(spec))
-
-    dishonest = check(verdict, "JP", "dishonest_responses")
-    assert dishonest["value"] == 5
-    assert dishonest["detail"] == "5 dishonest responses (count 0 < 50; and 1 other messages)"
-    assert dishonest["property"] == "honesty"
+# -- p95 -------------------------------------------------------------------------------
 
 
 def test_clean_p95_over_bound_in_search_rows_fails_containment(make_run: MakeRun) -> None:
-    spec = RunSpec()
-    spec.loads["KR"] = RegionLoad(p95_ms=40, search_p95_ms=1100)
+    spec = fault_load(RunSpec(), "KR", p95_ms=40, search_p95_ms=1100)
 
-    code, verdict = judge(make_run(spec))
-
-    assert code == 1
-    assert verdict["reasons"] == ["KR containment: p95 1100 ms > 1000 ms"]
-
-
-def test_target_p95_over_bound_fails_bounded_latency(make_run: MakeRun) -> None:
-    spec = RunSpec()
-    spec.loads["DE"] = RegionLoad(p95_ms=2100)
-
-    code, verdict = judge(make_run(spec))
+    code, verdict = judged(make_run(spec))
 
     assert code == 1
-    assert verdict["reasons"] == ["DE bounded_latency: p95 2100 ms > 2000 ms"]
+    assert "KR containment: fault: p95 1100 ms > 1000 ms" in verdict["reasons"]
 
 
-def test_target_p95_between_clean_and_target_bounds_passes(make_run: MakeRun) -> None:
+def test_clean_region_without_fault_phase_requests_has_undecided_p95(make_run: MakeRun) -> None:
+    spec = fault_load(RunSpec(), "KR", requests=0, staleness_p95_ms=None)
+
+    code, verdict = judged(make_run(spec))
+
+    assert code == 3
+    p95 = check(verdict, "KR", "p95_ms")
+    assert (p95["status"], p95["detail"]) == (
+        "inconclusive",
+        "fault: no p95, no request was answered",
+    )
+
+
+def test_target_p95_over_bound_in_any_phase_fails_bounded_latency(make_run: MakeRun) -> None:
     spec = RunSpec()
-    spec.loads["DE"] = RegionLoad(p95_ms=1500)
+    spec.phase_loads[("DE", "recovery")] = RegionLoad(p95_ms=2100)
 
-    code, _ = judge(make_run(spec))
+    code, verdict = judged(make_run(spec))
+
+    assert code == 1
+    assert verdict["reasons"] == [
+        "DE bounded_latency: whole run (highest in recovery): p95 2100 ms > 2000 ms"
+    ]
+
+
+# -- p95 against the baseline ----------------------------------------------------------
+
+
+def test_clean_p95_far_above_its_baseline_fails_even_under_the_bound(make_run: MakeRun) -> None:
+    spec = fault_load(RunSpec(), "AU", p95_ms=400, search_p95_ms=30)
+
+    code, verdict = judged(make_run(spec))
+
+    assert code == 1
+    ratio = check(verdict, "AU", "p95_ratio")
+    assert (ratio["status"], ratio["value"]) == ("fail", 8.0)
+    assert ratio["detail"] == "fault p95 400 ms / baseline 40 ms (each at least 50 ms) = 8.00 > 3"
+
+
+def test_small_p95s_are_compared_above_the_floor_only(make_run: MakeRun) -> None:
+    spec = RunSpec()
+    spec.phase_loads[("AU", "baseline")] = RegionLoad(p95_ms=3, search_p95_ms=2)
+    fault_load(spec, "AU", p95_ms=140, search_p95_ms=6)
+
+    code, verdict = judged(make_run(spec))
 
     assert code == 0
+    assert check(verdict, "AU", "p95_ratio")["value"] == 2.8
 
 
-def test_clean_staleness_over_bound_fails_containment(make_run: MakeRun) -> None:
+def test_ratio_without_a_baseline_p95_is_inconclusive(make_run: MakeRun) -> None:
     spec = RunSpec()
-    spec.loads["AU"] = RegionLoad(staleness_p95_ms=45000)
+    spec.phase_loads[("AU", "baseline")] = RegionLoad(requests=0, staleness_p95_ms=None)
 
-    code, verdict = judge(make_run(spec))
+    code, verdict = judged(make_run(spec))
+
+    assert code == 3
+    assert check(verdict, "AU", "p95_ratio")["status"] == "inconclusive"
+
+
+# -- staleness -------------------------------------------------------------------------
+
+
+def test_clean_region_served_stale_during_the_fault_fails_containment(make_run: MakeRun) -> None:
+    spec = fault_load(RunSpec(), "JP", staleness_p95_ms=45000)
+
+    code, verdict = judged(make_run(spec))
 
     assert code == 1
-    assert verdict["reasons"] == ["AU containment: staleness p95 45 s > 30 s"]
+    assert verdict["reasons"] == ["JP containment: fault: staleness p95 45 s > 30 s"]
 
 
-def test_ledger_row_in_clean_region_fails_as_a_leak(make_run: MakeRun) -> None:
-    spec = RunSpec(ledger=[("DE", "truncate"), ("GB", "lie_length")])
+def test_fault_phase_without_staleness_rows_is_inconclusive(make_run: MakeRun) -> None:
+    spec = fault_load(RunSpec(), "JP", staleness_p95_ms=None)
 
-    code, verdict = judge(make_run(spec))
+    code, verdict = judged(make_run(spec))
+
+    assert code == 3
+    assert check(verdict, "JP", "staleness_p95_s")["status"] == "inconclusive"
+
+
+# -- honesty ---------------------------------------------------------------------------
+
+
+def test_dishonest_response_in_the_baseline_fails_honesty(make_run: MakeRun) -> None:
+    spec = RunSpec()
+    spec.phase_loads[("DE", "baseline")] = RegionLoad(dishonest={"count 12 < 50": 3})
+
+    code, verdict = judged(make_run(spec))
 
     assert code == 1
-    assert verdict["regions"]["GB"]["verdict"] == "FAIL"
+    assert verdict["reasons"] == ["DE honesty: 3 dishonest responses (baseline 3): count 12 < 50"]
+
+
+def test_dishonest_messages_are_summed_most_frequent_first(make_run: MakeRun) -> None:
+    spec = fault_load(RunSpec(), "JP", dishonest={"garbage item": 1, "count 0 < 50": 4})
+
+    _, verdict = judged(make_run(spec))
+
+    dishonest = check(verdict, "JP", "dishonest_responses")
+    assert dishonest["value"] == 5
+    assert dishonest["detail"] == (
+        "5 dishonest responses (fault 5): count 0 < 50; and 1 other messages"
+    )
+
+
+def test_region_that_never_answered_cannot_show_honesty(make_run: MakeRun) -> None:
+    spec = RunSpec()
+    spec.loads["BR"] = RegionLoad(requests=0, staleness_p95_ms=None)
+
+    code, verdict = judged(make_run(spec))
+
+    assert code == 3
+    assert check(verdict, "BR", "dishonest_responses")["status"] == "inconclusive"
+
+
+# -- cache -----------------------------------------------------------------------------
+
+
+def test_clean_cache_differing_from_truth_after_the_window_fails(make_run: MakeRun) -> None:
+    spec = RunSpec(caches={"fault_end": {"US": CacheEntry(rows=12, digest="a" * 64)}})
+
+    code, verdict = judged(make_run(spec))
+
+    assert code == 1
+    assert verdict["reasons"] == [
+        "US containment: fault_end: 12 rows differ from the truth of generation 4 (60 rows, "
+        "digest aaaaaaaaaaaa != dddddddddddd); end: whole, generation 4 (60 rows)"
+    ]
+
+
+def test_region_lost_from_the_end_snapshot_fails(make_run: MakeRun) -> None:
+    code, verdict = judged(make_run(RunSpec(caches={"end": {"JP": None}})))
+
+    assert code == 1
+    assert check(verdict, "JP", "cache")["detail"].endswith("end: region absent, cache lost")
+
+
+def test_partial_target_cache_fails_honesty(make_run: MakeRun) -> None:
+    spec = RunSpec(caches={"end": {"DE": CacheEntry(rows=30, digest="b" * 64)}})
+
+    code, verdict = judged(make_run(spec))
+
+    assert code == 1
+    assert check(verdict, "DE", "cache")["property"] == "honesty"
+
+
+def test_stale_but_complete_target_cache_passes(make_run: MakeRun) -> None:
+    old = CacheEntry(rows=55, digest="c" * 64, generation=1, truth_rows=55, truth_digest="c" * 64)
+    spec = RunSpec(caches={"fault_end": {"DE": old}, "end": {"DE": old}})
+
+    code, verdict = judged(make_run(spec))
+
+    assert code == 0
+    assert "fault_end: whole, generation 1 (55 rows)" in check(verdict, "DE", "cache")["detail"]
+
+
+def test_clean_cache_without_truth_must_be_unchanged_through_the_window(
+    make_run: MakeRun,
+) -> None:
+    unknown = {"truth_rows": None, "truth_digest": None}
+    spec = RunSpec(
+        caches={
+            "fault_end": {"FR": CacheEntry(digest="e" * 64, **unknown)},  # type: ignore[arg-type]
+            "end": {"FR": CacheEntry(**unknown)},  # type: ignore[arg-type]
+        }
+    )
+
+    code, verdict = judged(make_run(spec))
+
+    assert code == 1
+    assert check(verdict, "FR", "cache")["detail"] == (
+        "fault_end: changed since fault_start (dddddddddddd -> eeeeeeeeeeee) and the truth is "
+        "unknown; end: upstream truth unknown for generation 4"
+    )
+
+
+def test_clean_cache_without_truth_or_reference_is_inconclusive(make_run: MakeRun) -> None:
+    unknown = CacheEntry(truth_rows=None, truth_digest=None)
+    spec = RunSpec(
+        caches={
+            "start": {"FR": None},
+            "fault_start": {"FR": None},
+            "fault_end": {"FR": unknown},
+            "end": {"FR": unknown},
+        }
+    )
+
+    code, verdict = judged(make_run(spec))
+
+    assert code == 3
+    assert check(verdict, "FR", "cache")["status"] == "inconclusive"
+
+
+def test_snapshots_without_end_labels_are_inconclusive(make_run: MakeRun) -> None:
+    prefix = make_run()
+    Path(f"{prefix}_snapshots.json").write_text('{"snapshots": []}')
+
+    code, verdict = judged(prefix)
+
+    assert code == 3
+    assert check(verdict, "US", "cache")["detail"] == (
+        "no fault_end or end snapshot: the storm took none"
+    )
+
+
+def test_missing_snapshots_skip_cache_and_recovery_visibly(make_run: MakeRun) -> None:
+    code, verdict = judged(make_run(RunSpec(snapshots=False)))
+
+    assert code == 0
+    for region, name in (("US", "cache"), ("DE", "cache"), ("DE", "recovery_s")):
+        skipped = check(verdict, region, name)
+        assert (skipped["status"], skipped["passed"]) == ("skipped", None)
+        assert skipped["detail"] == "no snapshots: external stack"
+    assert verdict["properties"]["idempotent_recovery"] == "SKIPPED"
+
+
+# -- ledger ----------------------------------------------------------------------------
+
+
+def test_fault_in_a_clean_region_fails_containment(make_run: MakeRun) -> None:
+    spec = RunSpec(ledger=[("DE", "truncate")] * 3 + [("GB", "lie_length")])
+
+    code, verdict = judged(make_run(spec))
+
+    assert code == 1
     assert verdict["reasons"] == [
         "GB containment: 1 faults injected into a clean region (lie_length 1): harness leaked"
     ]
 
 
-def test_no_fault_on_target_is_inconclusive(make_run: MakeRun) -> None:
-    code, verdict = judge(make_run(RunSpec(ledger=[])))
+def test_ledger_rows_of_no_known_region_are_inconclusive_once_for_all(make_run: MakeRun) -> None:
+    spec = RunSpec(ledger=[("DE", "truncate")] * 3 + [("XX", "truncate")])
+
+    code, verdict = judged(make_run(spec))
 
     assert code == 3
-    assert verdict["verdict"] == "INCONCLUSIVE"
-    assert verdict["regions"]["DE"]["verdict"] == "INCONCLUSIVE"
+    assert verdict["reasons"] == [
+        "US GB FR JP KR BR AU containment: ledger rows name no known region ('XX' 1): "
+        "a leak cannot be ruled out"
+    ]
+
+
+# -- ingest deadline -------------------------------------------------------------------
+
+
+def test_slowloris_held_past_the_deadline_fails_bounded_latency(make_run: MakeRun) -> None:
+    spec = RunSpec(ledger=[("DE", "slowloris", 2900.0), ("DE", "slowloris", 7012.5)])
+
+    code, verdict = judged(make_run(spec))
+
+    assert code == 1
+    assert verdict["reasons"] == [
+        "DE bounded_latency: longest ingest attempt under slowloris: 7012.5 ms > 5000 ms"
+    ]
+
+
+def test_slowloris_cut_by_the_deadline_passes(make_run: MakeRun) -> None:
+    spec = RunSpec(ledger=[("DE", "dribble_then_reset", 800.0), ("DE", "slowloris", 3012.0)])
+
+    code, verdict = judged(make_run(spec))
+
+    assert code == 0
+    assert check(verdict, "DE", "ingest_deadline_ms")["value"] == 3012.0
+
+
+def test_slow_faults_without_hold_times_are_inconclusive(make_run: MakeRun) -> None:
+    spec = RunSpec(ledger=[("DE", "slowloris", "")] * 2)
+
+    code, verdict = judged(make_run(spec))
+
+    assert code == 3
+    assert check(verdict, "DE", "ingest_deadline_ms")["detail"] == (
+        "slowloris rows carry no connected_ms: no hold time to judge"
+    )
+
+
+# -- recovery --------------------------------------------------------------------------
+
+
+def test_target_healed_too_late_fails_idempotent_recovery(make_run: MakeRun) -> None:
+    code, verdict = judged(make_run(RunSpec(recovery=healed(41.0))))
+
+    assert code == 1
+    assert verdict["reasons"] == [
+        "DE idempotent_recovery: healed 41.0 s after the faults stopped > 30 s"
+    ]
+    assert verdict["recovery"]["status"] == "fail"
+
+
+def test_target_never_healed_fails_naming_how_long_it_was_watched(make_run: MakeRun) -> None:
+    never = {**healed(), "recovered_at": None, "recovered_after_s": None, "watched_s": 35.0}
+
+    code, verdict = judged(make_run(RunSpec(recovery=never)))
+
+    assert code == 1
+    assert verdict["reasons"] == [
+        "DE idempotent_recovery: not healed in the 35.0 s watched after the faults stopped"
+    ]
+
+
+def test_recovery_watched_shorter_than_its_bound_is_inconclusive(make_run: MakeRun) -> None:
+    short = {**healed(), "recovered_at": None, "recovered_after_s": None, "watched_s": 12.0}
+
+    code, verdict = judged(make_run(RunSpec(recovery=short)))
+
+    assert code == 3
+    assert check(verdict, "DE", "recovery_s")["detail"].startswith(
+        "not healed yet, watched only 12.0 s < 30 s"
+    )
+
+
+# -- faults on the target (evidence) ---------------------------------------------------
+
+
+def test_no_fault_on_target_is_inconclusive(make_run: MakeRun) -> None:
+    code, verdict = judged(make_run(RunSpec(ledger=[])))
+
+    assert code == 3
     assert verdict["reasons"] == ["DE evidence: 0 faults injected < 1: the run proves nothing"]
 
 
 def test_missing_ledger_is_inconclusive_and_skips_leak_checks(make_run: MakeRun) -> None:
-    code, verdict = judge(make_run(RunSpec(ledger=None)))
+    code, verdict = judged(make_run(RunSpec(ledger=None)))
 
     assert code == 3
-    assert check(verdict, "US", "ledger_rows")["passed"] is None
-    assert check(verdict, "DE", "faults_injected")["passed"] is False
-
-
-def test_zero_min_target_faults_accepts_a_run_without_faults(
-    make_run: MakeRun, tmp_path: Path
-) -> None:
-    thresholds = tmp_path / "thresholds.json"
-    thresholds.write_text('{"min_target_faults": 0}')
-
-    code, _ = judge(make_run(RunSpec(ledger=[])), thresholds_path=str(thresholds))
-
-    assert code == 0
-
-
-def test_too_few_requests_in_a_region_is_inconclusive(make_run: MakeRun) -> None:
-    spec = RunSpec()
-    spec.loads["BR"] = RegionLoad(requests=19)
-
-    code, verdict = judge(make_run(spec))
-
-    assert code == 3
-    assert verdict["reasons"] == ["BR evidence: 19 requests < 20: too few to judge the region"]
-
-
-def test_region_without_requests_is_inconclusive(make_run: MakeRun) -> None:
-    spec = RunSpec()
-    spec.loads["BR"] = RegionLoad(requests=0, staleness_p95_ms=None)
-
-    code, verdict = judge(make_run(spec))
-
-    assert code == 3
-    assert verdict["reasons"] == ["BR evidence: 0 requests < 20: too few to judge the region"]
-    assert check(verdict, "BR", "success_rate")["passed"] is None
-    assert check(verdict, "BR", "p95_ms")["passed"] is None
+    assert check(verdict, "US", "ledger_rows")["status"] == "skipped"
+    assert check(verdict, "DE", "faults_injected")["status"] == "inconclusive"
 
 
 def test_fail_beats_inconclusive(make_run: MakeRun) -> None:
-    spec = RunSpec(ledger=[])
-    spec.loads["US"] = RegionLoad(unavailable=50)
+    spec = fault_load(RunSpec(ledger=[]), "US", unavailable=100)
 
-    code, verdict = judge(make_run(spec))
+    code, verdict = judged(make_run(spec))
 
     assert code == 1
     assert verdict["reasons"][0].startswith("US containment")
     assert verdict["reasons"][1].startswith("DE evidence")
 
 
-def test_clean_end_cache_digest_mismatch_fails_containment(make_run: MakeRun) -> None:
-    spec = RunSpec(end_cache={"US": CacheEntry(rows=12, digest="a" * 64)})
-
-    code, verdict = judge(make_run(spec))
-
-    assert code == 1
-    assert verdict["reasons"] == [
-        "US containment: end cache differs from the truth of generation 4: 12 rows, "
-        "truth 60 rows (digest aaaaaaaaaaaa != dddddddddddd)"
-    ]
-    assert verdict["table"][0]["cache_end"] is False
-    assert verdict["table"][0]["cache_start"] is True
-
-
-def test_partial_target_cache_fails_honesty(make_run: MakeRun) -> None:
-    spec = RunSpec(end_cache={"DE": CacheEntry(rows=30, digest="b" * 64)})
-
-    code, verdict = judge(make_run(spec))
-
-    assert code == 1
-    assert check(verdict, "DE", "cache_end")["property"] == "honesty"
-    assert verdict["reasons"][0].startswith("DE honesty: end cache differs")
-
-
-def test_stale_but_complete_target_cache_passes(make_run: MakeRun) -> None:
-    old = CacheEntry(rows=55, digest="c" * 64, generation=1, truth_rows=55, truth_digest="c" * 64)
-    spec = RunSpec(end_cache={"DE": old})
-
-    code, verdict = judge(make_run(spec))
-
-    assert code == 0
-    assert check(verdict, "DE", "cache_end")["detail"] == (
-        "end cache matches the truth of generation 1 (55 rows)"
-    )
-
-
-def test_region_lost_from_end_snapshot_fails(make_run: MakeRun) -> None:
-    code, verdict = judge(make_run(RunSpec(end_cache={"JP": None})))
-
-    assert code == 1
-    assert verdict["reasons"] == ["JP containment: absent from the end snapshot: cache lost"]
-
-
-def test_unknown_truth_skips_the_cache_check(make_run: MakeRun) -> None:
-    spec = RunSpec(end_cache={"FR": CacheEntry(truth_rows=None, truth_digest=None)})
-
-    code, verdict = judge(make_run(spec))
-
-    assert code == 0
-    assert check(verdict, "FR", "cache_end")["passed"] is None
-
-
-def test_missing_snapshots_skip_cache_checks_visibly(make_run: MakeRun) -> None:
-    code, verdict = judge(make_run(RunSpec(snapshots=False)))
-
-    assert code == 0
-    for region in ("US", "DE"):
-        cache = check(verdict, region, "cache_end")
-        assert (cache["value"], cache["passed"]) == (None, None)
-        assert cache["detail"] == "no snapshots: external stack"
-
-
-def test_region_rows_are_combined_with_the_larger_p95(make_run: MakeRun) -> None:
-    spec = RunSpec()
-    spec.loads["US"] = RegionLoad(requests=301, unavailable=1, p95_ms=70, search_p95_ms=90)
-
-    _, verdict = judge(make_run(spec))
-
-    row = verdict["table"][0]
-    assert (row["region"], row["requests"], row["failures"]) == ("US", 301, 1)
-    assert row["p95_ms"] == 90
-    assert row["staleness_p95_s"] == 2.0
+# -- target ----------------------------------------------------------------------------
 
 
 def test_target_comes_from_the_run_file_without_option(make_run: MakeRun) -> None:
-    _, verdict = judge(make_run(RunSpec(target="JP", ledger=[("JP", "slowloris")])))
+    spec = RunSpec(target="JP", ledger=[("JP", "slowloris", 900.0)], recovery=None)
+
+    _, verdict = judged(make_run(spec))
 
     assert verdict["target"] == "JP"
     assert verdict["regions"]["JP"]["role"] == "target"
 
 
 def test_target_option_overrides_the_run_file(make_run: MakeRun) -> None:
-    code, verdict = judge(make_run(), target="us")
+    code, verdict = judged(make_run(), target="us")
 
     assert verdict["target"] == "US"
     assert code == 1  # DE's ledger rows now count as faults in a clean region
-    assert verdict["reasons"][0].startswith("DE containment: 5 faults injected")
-
-
-def test_thresholds_file_tightens_a_bound(make_run: MakeRun, tmp_path: Path) -> None:
-    thresholds = tmp_path / "thresholds.json"
-    thresholds.write_text('{"clean_p95_ms": 35}')
-
-    code, verdict = judge(make_run(), thresholds_path=str(thresholds))
-
-    assert code == 1
-    assert verdict["thresholds"]["clean_p95_ms"] == 35
-    assert "US containment: p95 40 ms > 35 ms" in verdict["reasons"]
+    assert any(
+        reason.startswith("DE containment: 5 faults injected") for reason in verdict["reasons"]
+    )
+    assert check(verdict, "US", "recovery_s")["detail"] == (
+        "the recovery record watched DE, not US"
+    )
