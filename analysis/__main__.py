@@ -25,8 +25,11 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="python -m analysis",
-        description="Judge a storm's run folder and write verdict.json, verdict.md, "
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Judge a storm's run folder and write verdict.json, verdict.md,\n"
         "junit.xml and blast_radius.png. Exit 0 PASS, 1 FAIL, 2 bad input, 3 INCONCLUSIVE.",
+        epilog=f"default --name-pattern (reads /discover [DE] fault, DE recovery, /discover"
+        f" [DE]):\n  {DEFAULT_NAME_PATTERN}",
     )
     parser.add_argument("prefix", metavar="PREFIX", help="the value given to locust --csv")
     parser.add_argument(
@@ -42,8 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--name-pattern",
         metavar="REGEX",
         help="regex finding the region in request names, as a named group (?P<region>..), "
-        "and optionally (?P<phase>baseline|fault|recovery); default: "
-        + DEFAULT_NAME_PATTERN.replace("%", "%%"),
+        "and optionally (?P<phase>baseline|fault|recovery); default below",
     )
     return parser
 

@@ -91,8 +91,13 @@ class RunVerdict:
     verdict: Verdict
     target: str
     phased: bool
-    reasons: tuple[str, ...]
+    # (status, reason): every failed check first, then every undecided one
+    findings: tuple[tuple[Status, str], ...]
     regions: tuple[RegionVerdict, ...]
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        return tuple(reason for _, reason in self.findings)
 
     def properties(self) -> dict[str, str]:
         """Each property's overall result; SKIPPED when no check of it could run."""
@@ -112,19 +117,21 @@ def judge(
         verdict=combine([r.verdict for r in regions]),
         target=target,
         phased=phased,
-        reasons=_reasons(regions, "fail") + _reasons(regions, "inconclusive"),
+        findings=_reasons(regions, "fail") + _reasons(regions, "inconclusive"),
         regions=regions,
     )
 
 
-def _reasons(regions: Sequence[RegionVerdict], status: Status) -> tuple[str, ...]:
+def _reasons(regions: Sequence[RegionVerdict], status: Status) -> tuple[tuple[Status, str], ...]:
     """`REGION property: detail`, one line per distinct detail, naming every region it hit."""
     hit: dict[tuple[str, str], list[str]] = {}
     for region in regions:
         for check in region.checks:
             if check.status == status:
                 hit.setdefault((check.property, check.detail), []).append(region.region)
-    return tuple(f"{' '.join(names)} {prop}: {detail}" for (prop, detail), names in hit.items())
+    return tuple(
+        (status, f"{' '.join(names)} {prop}: {detail}") for (prop, detail), names in hit.items()
+    )
 
 
 def combine(verdicts: Sequence[Verdict]) -> Verdict:

@@ -228,7 +228,8 @@ def render_markdown(report: Report) -> bytes:
         "",
     ]
     if verdict.reasons:
-        lines += ["## Reasons", "", *[f"- {_md(reason)}" for reason in verdict.reasons], ""]
+        reasons = [f"- {MARKDOWN_MARKS[status]} {_md(text)}" for status, text in verdict.findings]
+        lines += ["## Reasons", "", *reasons, ""]
     lines += ["## Properties", "", "| property | result |", "|---|---|"]
     lines += [
         f"| {name} | {VERDICT_MARKS[result]} {result} |"

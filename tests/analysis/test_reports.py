@@ -139,7 +139,7 @@ def test_markdown_reads_as_a_job_summary(failing_run: Path) -> None:
     text = (failing_run.parent / "verdict.md").read_text()
     assert text.startswith("# ❌ blast-radius verdict: FAIL\n")
     assert "Phases: baseline 10 s, fault 30 s, recovery 20 s." in text
-    assert "- DE honesty: 3 dishonest responses (fault 3): garbage item without id" in text
+    assert "- ❌ DE honesty: 3 dishonest responses (fault 3): garbage item without id" in text
     assert "| honesty | ❌ FAIL |" in text
     assert all(f"\n| {region} | clean | " in text for region in REGIONS if region != "DE")
     assert "\n| **DE** | target | " in text
