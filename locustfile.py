@@ -16,6 +16,7 @@ from locust.env import Environment
 
 from storm import session
 from storm.options import add_arguments
+from storm.preflight import run_preflight
 from storm.users import RegionUser, region_user_classes
 
 __all__ = ["RegionUser"]
@@ -60,3 +61,5 @@ events.test_start.add_listener(_test_start)
 events.test_stop.add_listener(_test_stop)
 events.quitting.add_listener(_quitting)
 events.quit.add_listener(_quit)
+
+run_preflight()

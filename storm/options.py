@@ -5,12 +5,16 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from analysis import BadInputError
+from analysis.thresholds import load_thresholds
 from common import REGIONS
 from faults import ProfileError, parse_profile
+from faults import load_profile as proxy_load_profile
 from storm.errors import StormError
 from storm.phases import Plan, plan
 
@@ -47,17 +51,25 @@ def add_arguments(parser: Any) -> None:
         "--ingest",
         choices=list(INGEST_MODES),
         default="hardened",
+        include_in_web_ui=False,
         help="Ingest of the embedded stack: hardened, or naive (falls for the lies).",
     )
     group.add_argument(
         "--upstream",
         default="",
+        include_in_web_ui=False,
         help="External upstream URL: with --host, start only the fault proxy in front of it.",
     )
     group.add_argument(
-        "--min-items", type=int, default=50, help="Fewest items an honest region serves."
+        "--min-items",
+        type=int,
+        default=50,
+        include_in_web_ui=False,
+        help="Fewest items an honest region serves.",
     )
-    group.add_argument("--thresholds", default="", help="Thresholds file (JSON) for the verdict.")
+    group.add_argument(
+        "--thresholds", default="", help="Thresholds file (JSON or TOML) for the verdict."
+    )
     group.add_argument(
         "--baseline", default="", help="Length of the baseline phase (no faults), e.g. 10s."
     )
@@ -111,8 +123,11 @@ def settings_from(options: argparse.Namespace) -> StormSettings:
         raise StormError(f"--min-items {options.min_items}: use a positive count")
     if options.generation_s <= 0:
         raise StormError(f"--generation-s {options.generation_s}: use a positive number")
-    if options.thresholds and not Path(options.thresholds).is_file():
-        raise StormError(f"--thresholds {options.thresholds}: no such file")
+    if options.thresholds:
+        try:
+            load_thresholds(options.thresholds)
+        except BadInputError as exc:
+            raise StormError(str(exc)) from None
 
     profile = retarget(load_profile(options.fault_profile), target, options.fault_profile)
     if probability is not None:
@@ -147,17 +162,30 @@ def optional_float(option: str, value: object) -> float | None:
         raise StormError(f"{option} {value!r}: use a number") from None
 
 
+MAX_PROFILE_BYTES = 256 * 1024
+
+
 def load_profile(path: str) -> dict[str, Any]:
-    """Read a profile file; its content is validated by the proxy's own rules."""
+    """Read a profile file and check it with the proxy's own rules, as the proxy would."""
     file = Path(path) if Path(path).is_absolute() or Path(path).exists() else ROOT / path
+    if not file.is_file():
+        raise StormError(f"--fault-profile {path}: no such file")
+    if file.stat().st_size > MAX_PROFILE_BYTES:
+        raise StormError(
+            f"--fault-profile {path}: larger than {MAX_PROFILE_BYTES // 1024} KiB; "
+            "a profile names a few regions and kinds"
+        )
     try:
+        proxy_load_profile(file)
         data = json.loads(file.read_text())
-    except FileNotFoundError:
-        raise StormError(f"--fault-profile {path}: no such file") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except ProfileError as exc:
+        raise StormError(f"--fault-profile {exc}") from None
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise StormError(f"--fault-profile {path}: not a JSON file ({exc})") from None
     if not isinstance(data, dict) or not data:
-        raise StormError(f"--fault-profile {path}: expected an object {{REGION: spec}}")
+        raise StormError(
+            f"--fault-profile {path}: names no region; give {{REGION: {{probability, types}}}}"
+        )
     return data
 
 
@@ -188,3 +216,26 @@ def retarget(profile: dict[str, Any], target: str, path: str) -> dict[str, Any]:
     if not isinstance(spec, dict):
         raise StormError(f"--fault-profile {path}: the spec of {target} must be an object")
     return {target: dict(spec)}
+
+
+def check_users(options: Any) -> None:
+    """Every region needs a user of its own, or some regions are never read."""
+    users = options.num_users or 1
+    if users < len(REGIONS):
+        raise StormError(
+            f"-u {users}: a storm needs at least one user per region; use -u {len(REGIONS)} or more"
+        )
+
+
+_default_prefix: list[Path] = []
+
+
+def csv_prefix(options: Any) -> Path:
+    """The run's CSV prefix: Locust's --csv, else one fresh folder under reports/ for the
+    life of this process."""
+    if options.csv_prefix:
+        return Path(options.csv_prefix).resolve()
+    if not _default_prefix:
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        _default_prefix.append((Path("reports") / stamp / "storm").resolve())
+    return _default_prefix[0]

@@ -16,10 +16,12 @@ import io
 import json
 import logging
 import os
+import socket
 import sys
 import time
+import urllib.parse
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, TextIO
 
 import gevent
 from locust.env import Environment
@@ -28,15 +30,19 @@ from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
 
 import analysis
 from common import REGIONS
-from storm.errors import StormError
-from storm.options import StormSettings, settings_from
+from storm.errors import StormError, fail
+from storm.options import StormSettings, check_users, csv_prefix, settings_from
 from storm.phases import FAULT, MESSAGE, RECOVERY, board
+from storm.preflight import lock_run_folder
 from storm.stack import Stack, get_json, last_line, put_json, wait_until
 
 log = logging.getLogger(__name__)
 
 WARM_TIMEOUT_S = 30.0
+SUITE_FILES = ("ledger.csv", "snapshots.json", "run.json")
+REPORT_FILES = ("verdict.json", "verdict.md", "junit.xml", "blast_radius.png")
 RECOVERY_POLL_S = 0.5
+PROBE_TIMEOUT_S = 3.0
 
 
 class Storm:
@@ -59,14 +65,18 @@ class Storm:
         self.started_at = time.time()
         self.finished = False
         self.report = ""
+        self.lock: TextIO | None = None
 
     # -- init -------------------------------------------------------------------------
 
     def launch(self) -> None:
         """Start the services this storm needs and wait until they are ready."""
         self.prefix.parent.mkdir(parents=True, exist_ok=True)
+        self.lock = lock_run_folder(self.prefix)
         self._clear_previous_run()
         external = bool(self.environment.host)
+        if external:
+            probe_host(str(self.environment.host))
         if not external:
             upstream = self.stack.start("upstream", self._upstream_args())
             self.upstream_url = upstream.url
@@ -79,12 +89,18 @@ class Storm:
         self.write_run_file()
 
     def _clear_previous_run(self) -> None:
-        stem = self.prefix.name
-        for old in self.prefix.parent.glob(f"{stem}_*"):
-            old.unlink()
-        for name in ("verdict.json", "verdict.md", "junit.xml", "blast_radius.png"):
-            (self.prefix.parent / name).unlink(missing_ok=True)
-        (self.prefix.parent / "discovery.db").unlink(missing_ok=True)
+        """Remove the files of a previous storm that this one writes anew, by exact name.
+
+        Locust's own CSVs are left alone: Locust has them open already and rewrites them.
+        """
+        folder, stem = self.prefix.parent, self.prefix.name
+        names = [f"{stem}_{suffix}" for suffix in SUITE_FILES] + list(REPORT_FILES)
+        names += [f"{db}{ext}" for db in ("discovery.db",) for ext in ("", "-wal", "-shm")]
+        for name in names:
+            path = folder / name
+            if path.is_dir():
+                raise StormError(f"{path} is a folder: remove it or choose another --csv prefix")
+            path.unlink(missing_ok=True)
 
     def _upstream_args(self) -> list[str]:
         seed, gen = str(self.settings.seed), str(self.settings.generation_s)
@@ -127,6 +143,7 @@ class Storm:
         options = self.environment.parsed_options
         if options is not None and not options.headless:
             try:
+                check_users(options)
                 self.settings = settings_from(options)
             except StormError as exc:
                 log.error("cannot start the storm: %s", exc)
@@ -344,21 +361,6 @@ def raise_dead(stack: Stack) -> None:
             raise StormError(f"{child.name} exited: {last_line(child.log_path)}")
 
 
-def csv_prefix(options: Any) -> Path:
-    """The run's CSV prefix: Locust's --csv, else a fresh folder under reports/."""
-    if options.csv_prefix:
-        return Path(options.csv_prefix).resolve()
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    return (Path("reports") / stamp / "storm").resolve()
-
-
-def fail(message: str) -> NoReturn:
-    """Report a user error in one line and leave with exit code 2."""
-    sys.stderr.write(f"blast-radius: {message}\n")
-    sys.stderr.flush()
-    raise SystemExit(2)
-
-
 def begin(environment: Environment) -> Storm | None:
     """Create and launch the storm in the process that owns it; workers start nothing."""
     if isinstance(environment.runner, WorkerRunner):
@@ -370,22 +372,39 @@ def begin(environment: Environment) -> Storm | None:
     prefix = csv_prefix(options)
     storm: Storm | None = None
     try:
+        if options.headless:
+            check_users(options)
         storm = Storm(environment, settings_from(options), prefix)
         storm.launch()
     except StormError as exc:
-        abandon(storm, prefix)
+        abandon(storm)
         fail(str(exc))
+    except KeyboardInterrupt:
+        abandon(storm)
+        sys.stderr.write("blast-radius: interrupted during start-up; nothing was run\n")
+        raise SystemExit(130) from None
     except BaseException:
-        abandon(storm, prefix)
+        abandon(storm)
         raise
     if isinstance(environment.runner, MasterRunner):
         log.info("master owns the stack at %s", environment.host)
     return storm
 
 
-def abandon(storm: Storm | None, prefix: Path) -> None:
-    """Undo a start that failed: stop what was started, remove the empty CSVs Locust made."""
+def probe_host(url: str) -> None:
+    """An external API that does not answer makes every request fail: that is a usage
+    error to report now, not a verdict about the system."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise StormError(f"--host {url}: use an http:// or https:// URL with a host")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname, port), timeout=PROBE_TIMEOUT_S).close()
+    except OSError as exc:
+        raise StormError(f"--host {url}: nothing answers ({exc}); start the API first") from None
+
+
+def abandon(storm: Storm | None) -> None:
+    """Undo a start that failed: stop every service that was started."""
     if storm is not None:
         storm.stack.stop()
-    for path in prefix.parent.glob(f"{prefix.name}_*"):
-        path.unlink(missing_ok=True)

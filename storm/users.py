@@ -28,7 +28,7 @@ class RegionUser(FastHttpUser):
     abstract = True
     region = ""
     min_items = 50
-    wait_time = between(0.05, 0.25)
+    wait_time = between(0.01, 0.05)
 
     def on_start(self) -> None:
         options = self.environment.parsed_options

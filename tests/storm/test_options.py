@@ -61,7 +61,7 @@ def test_profile_naming_other_regions_only_is_refused() -> None:
 
 
 def test_profile_that_is_not_json_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(StormError, match="not a JSON file"):
+    with pytest.raises(StormError, match="not valid JSON"):
         settings_from(options(tmp_path, "{not json"))
 
 
@@ -96,3 +96,35 @@ def test_phases_longer_than_the_run_time_are_refused(tmp_path: Path) -> None:
 def test_phase_in_a_bad_format_is_refused(tmp_path: Path) -> None:
     with pytest.raises(StormError, match="--recovery 'soon'"):
         settings_from(options(tmp_path, DE_MIX, recovery="soon"))
+
+
+def test_profile_with_an_unknown_region_is_refused_like_the_proxy_does(tmp_path: Path) -> None:
+    with pytest.raises(StormError, match="XX"):
+        settings_from(options(tmp_path, {"XX": {"probability": 0.5, "types": ["truncate"]}}))
+
+
+def test_empty_profile_is_refused_with_what_to_write(tmp_path: Path) -> None:
+    with pytest.raises(StormError, match="names no region"):
+        settings_from(options(tmp_path, {}))
+
+
+def test_deeply_nested_profile_is_one_line(tmp_path: Path) -> None:
+    with pytest.raises(StormError) as caught:
+        settings_from(options(tmp_path, "[" * 100_000))
+    assert "\n" not in str(caught.value)
+
+
+def test_lowercase_target_is_a_region(tmp_path: Path) -> None:
+    assert settings_from(options(tmp_path, DE_MIX, fault_target="jp")).target == "JP"
+
+
+def test_probability_from_the_web_form_is_text(tmp_path: Path) -> None:
+    settings = settings_from(options(tmp_path, DE_MIX, fault_probability="0.25"))
+    assert settings.profile["DE"]["probability"] == 0.25
+
+
+def test_bad_thresholds_file_is_refused_before_the_storm(tmp_path: Path) -> None:
+    thresholds = tmp_path / "thresholds.json"
+    thresholds.write_text('{"clean": {"min_requests": "many"}}')
+    with pytest.raises(StormError, match="min_requests"):
+        settings_from(options(tmp_path, DE_MIX, thresholds=str(thresholds)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import fcntl
 import json
 import os
 import signal
@@ -13,11 +14,17 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 LOCUST = str(Path(sys.executable).with_name("locust"))
 
 
-def storm_cmd(run_dir: Path, *extra: str, duration: str = "15s") -> list[str]:
+# Short storms on a small machine: a 95 % bound that a few hundred requests can decide.
+THRESHOLDS = ROOT / "tests" / "storm" / "short_storm_thresholds.json"
+
+
+def storm_cmd(run_dir: Path, *extra: str, duration: str = "24s") -> list[str]:
     return [
         LOCUST,
         "-f",
@@ -34,6 +41,12 @@ def storm_cmd(run_dir: Path, *extra: str, duration: str = "15s") -> list[str]:
         str(run_dir / "storm"),
         "--generation-s",
         "4",
+        "--baseline",
+        "4s",
+        "--recovery",
+        "10s",
+        "--thresholds",
+        str(THRESHOLDS),
         *extra,
     ]
 
@@ -175,3 +188,48 @@ def test_killed_storm_leaves_no_process(tmp_path: Path) -> None:
             proc.kill()
             proc.wait()
     assert wait_gone(run_dir, timeout_s=10) == []
+
+
+def test_bad_input_keeps_the_previous_run_whole(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    earlier = {"storm_stats.csv": "Type,Name\n", "storm_ledger.csv": "time\n", "notes.txt": "x"}
+    for name, text in earlier.items():
+        (run_dir / name).write_text(text)
+    done = run_storm(run_dir, "--fault-probability", "5")
+
+    assert done.returncode == 2
+    for name, text in earlier.items():
+        assert (run_dir / name).read_text() == text
+
+
+def test_unreachable_external_host_is_a_usage_error(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    done = run_storm(run_dir, "--host", f"http://127.0.0.1:{free_port()}")
+
+    assert done.returncode == 2
+    assert "nothing answers" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_fewer_users_than_regions_is_a_usage_error(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    cmd = storm_cmd(run_dir)
+    cmd[cmd.index("-u") + 1] = "3"
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+
+    assert done.returncode == 2
+    assert "at least one user per region" in done.stderr
+
+
+def test_second_storm_into_the_same_files_is_refused(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    with (run_dir / ".storm.lock").open("a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        done = run_storm(run_dir)
+
+    assert done.returncode == 2
+    assert "another storm is writing" in done.stderr
+    assert wait_gone(run_dir) == []
