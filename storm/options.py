@@ -16,6 +16,7 @@ from common import REGIONS
 from faults import ProfileError, parse_profile
 from faults import load_profile as proxy_load_profile
 from storm.errors import StormError
+from storm.external import DEFAULT_QUERY
 from storm.phases import Plan, plan
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -71,6 +72,27 @@ def add_arguments(parser: Any) -> None:
         "--thresholds", default="", help="Thresholds file (JSON or TOML) for the verdict."
     )
     group.add_argument(
+        "--proxy-port",
+        type=int,
+        default=0,
+        include_in_web_ui=False,
+        help="Port of the fault proxy on 127.0.0.1 (0: any free one); with --upstream, point "
+        "the API's ingest at http://127.0.0.1:PORT.",
+    )
+    group.add_argument(
+        "--cache-db",
+        default="",
+        include_in_web_ui=False,
+        help="With --host: the external API's SQLite cache, read-only, snapshotted at every "
+        "phase boundary.",
+    )
+    group.add_argument(
+        "--cache-query",
+        default=DEFAULT_QUERY,
+        include_in_web_ui=False,
+        help="Query giving one row per region: region, a value (and optionally a digest).",
+    )
+    group.add_argument(
         "--baseline", default="", help="Length of the baseline phase (no faults), e.g. 10s."
     )
     group.add_argument(
@@ -107,6 +129,9 @@ class StormSettings:
     thresholds: str
     generation_s: float
     plan: Plan
+    proxy_port: int = 0
+    cache_db: str = ""
+    cache_query: str = DEFAULT_QUERY
 
 
 def settings_from(options: argparse.Namespace) -> StormSettings:
@@ -119,6 +144,10 @@ def settings_from(options: argparse.Namespace) -> StormSettings:
     probability = optional_float("--fault-probability", options.fault_probability)
     if probability is not None and not 0.0 <= probability <= 1.0:
         raise StormError(f"--fault-probability {probability}: use a number from 0 to 1")
+    if not 0 <= getattr(options, "proxy_port", 0) <= 65535:
+        raise StormError(f"--proxy-port {options.proxy_port}: use 0 (any free port) to 65535")
+    if getattr(options, "cache_db", "") and not options.host:
+        raise StormError("--cache-db reads an external stack's cache: give --host as well")
     if options.min_items < 1:
         raise StormError(f"--min-items {options.min_items}: use a positive count")
     if options.generation_s <= 0:
@@ -143,6 +172,9 @@ def settings_from(options: argparse.Namespace) -> StormSettings:
         min_items=options.min_items,
         thresholds=options.thresholds,
         generation_s=options.generation_s,
+        proxy_port=getattr(options, "proxy_port", 0),
+        cache_db=getattr(options, "cache_db", ""),
+        cache_query=getattr(options, "cache_query", DEFAULT_QUERY),
         plan=plan(
             getattr(options, "run_time", None),
             options.baseline,

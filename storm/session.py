@@ -31,6 +31,7 @@ from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
 import analysis
 from common import REGIONS
 from storm.errors import StormError, fail
+from storm.external import read_cache
 from storm.options import StormSettings, check_users, csv_prefix, settings_from
 from storm.phases import FAULT, MESSAGE, RECOVERY, board
 from storm.preflight import lock_run_folder
@@ -77,11 +78,14 @@ class Storm:
         external = bool(self.environment.host)
         if external:
             probe_host(str(self.environment.host))
+            if self.settings.cache_db:
+                read_cache(self.settings.cache_db, self.settings.cache_query)
         if not external:
             upstream = self.stack.start("upstream", self._upstream_args())
             self.upstream_url = upstream.url
         if self.upstream_url:
-            self.proxy_url = self.stack.start("faults", self._proxy_args()).url
+            port = self.settings.proxy_port
+            self.proxy_url = self.stack.start("faults", self._proxy_args(), port).url
         if not external:
             self.discovery_url = self.stack.start("discovery", self._discovery_args()).url
             self.environment.host = self.discovery_url
@@ -244,7 +248,7 @@ class Storm:
     # -- snapshots --------------------------------------------------------------------
 
     def _snapshot_quietly(self, label: str) -> None:
-        if not self.discovery_url:
+        if not self.discovery_url and not self.settings.cache_db:
             return
         try:
             self.take_snapshot(label)
@@ -253,6 +257,11 @@ class Storm:
 
     def take_snapshot(self, label: str) -> None:
         """Record every region's cached snapshot beside the upstream's truth for it."""
+        if not self.discovery_url:
+            external = read_cache(self.settings.cache_db, self.settings.cache_query)
+            self.snapshots.append({"label": label, "taken_at": time.time(), "regions": external})
+            self._write_snapshots()
+            return
         cache = get_json(f"{self.discovery_url}/snapshot")
         current = get_json(f"{self.upstream_url}/truth").get("generation")
         regions: dict[str, Any] = {}
@@ -287,7 +296,7 @@ class Storm:
             runner.stop()
         self.stop_phases()
         try:
-            if self.stack.alive():
+            if self.stack.alive() or not self.discovery_url:
                 self._snapshot_quietly("end")
         finally:
             self.stack.stop()

@@ -46,12 +46,12 @@ class Stack:
     run_dir: Path
     children: list[Child] = field(default_factory=list)
 
-    def start(self, name: str, args: list[str]) -> Child:
-        """Start `python -m args...` on a free port and wait until it reports its URL."""
+    def start(self, name: str, args: list[str], port: int = 0) -> Child:
+        """Start `python -m args...` on `port` (0: a free one) and wait for its URL."""
         ready = self.run_dir / f".{name}.ready.json"
         ready.unlink(missing_ok=True)
         log_path = self.run_dir / f"{name}.log"
-        cmd = [sys.executable, "-m", *args, "--listen", "0", "--ready-file", str(ready)]
+        cmd = [sys.executable, "-m", *args, "--listen", str(port), "--ready-file", str(ready)]
         cmd += ["--parent-pid", str(os.getpid())]
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         # A session of its own: Ctrl-C in the terminal reaches Locust alone, which then
