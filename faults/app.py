@@ -6,7 +6,7 @@ from aiohttp import web
 
 from faults.admission import Admission
 from faults.control import add_control_routes
-from faults.proxy import FaultProxy, summary_context
+from faults.proxy import SHUTDOWN_GRACE_S, FaultProxy, summary_context
 from faults.upstream import drop_invented_headers
 
 
@@ -25,7 +25,12 @@ def build_app(
     async def close_upstream(app: web.Application) -> None:
         await proxy.upstream.close()
 
+    async def abort_in_flight(app: web.Application) -> None:
+        await proxy.abort_in_flight(SHUTDOWN_GRACE_S)
+
     app.on_startup.append(open_upstream)
+    # on_shutdown runs once the listening socket is closed and before aiohttp's own wait.
+    app.on_shutdown.append(abort_in_flight)
     app.cleanup_ctx.append(summary_context(proxy, summary_interval_s))
     app.on_cleanup.append(close_upstream)
     return app

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -15,6 +16,7 @@ import resource
 import secrets
 import signal
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
@@ -29,12 +31,12 @@ from faults.errors import UsageError
 from faults.ledger import Ledger, sanitized_path
 from faults.profile import EMPTY_PROFILE, Profile, load_profile
 from faults.proxy import DEFAULT_SUMMARY_INTERVAL_S, FaultProxy
-from faults.upstream import Upstream
+from faults.upstream import Upstream, redacted_url
 
 log = logging.getLogger(__name__)
 
 PARENT_POLL_S = 0.5
-SHUTDOWN_GRACE_S = 1.0
+LEFTOVER_GRACE_S = 0.2
 UPSTREAM_TIMEOUT_S = 30.0
 MAX_PORT = 65535
 MIN_TOKEN_CHARS = 16
@@ -101,8 +103,9 @@ def parse_config(argv: list[str] | None) -> Config:
     for option, path in (("--ledger", args.ledger), ("--ready-file", args.ready_file)):
         if path is not None and not path.parent.is_dir():
             raise UsageError(f"{option} {path}: folder {path.parent} does not exist; create it")
-    if args.parent_pid is not None and not _alive(args.parent_pid):
-        raise UsageError(f"--parent-pid {args.parent_pid}: no such process; pass a live pid")
+    if args.ready_file is not None:
+        _check_ready_file(args.ready_file)
+    _check_parent_pid(args.parent_pid)
     _check_token(args.host, args.token)
     if not 0 <= args.summary_interval_s <= 86400:
         raise UsageError(
@@ -147,8 +150,43 @@ def _check_upstream(text: str) -> None:
         url = URL()
     if url.scheme not in ("http", "https") or not url.host or url.query_string or url.fragment:
         raise UsageError(
-            f"--upstream {text}: not an http(s) base URL; pass one like http://127.0.0.1:8080"
+            f"--upstream {redacted_url(text)}: not an http(s) base URL; pass one like "
+            "http://127.0.0.1:8080"
         )
+
+
+def _check_parent_pid(pid: int | None) -> None:
+    if pid is None:
+        return
+    # kill(0, 0) and kill(-1, 0) signal process groups and succeed, so such a "parent"
+    # would never be seen gone.
+    if pid < 1:
+        raise UsageError(f"--parent-pid {pid}: not a process id; pass the pid (1 or more)")
+    if not _alive(pid):
+        raise UsageError(f"--parent-pid {pid}: no such process; pass a live pid")
+
+
+def _check_ready_file(path: Path) -> None:
+    """Refuse a ready file that could not be written once listening, before anything is."""
+    if path.exists() and not path.is_file():
+        raise UsageError(
+            f"--ready-file {path}: not a regular file (a folder?); pass a file path in a folder"
+        )
+    try:
+        descriptor, probe = tempfile.mkstemp(
+            prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
+        )
+    except OSError as exc:
+        raise UsageError(
+            f"--ready-file {path}: cannot write in {path.parent} ({_reason(exc)}); "
+            "pass a path in a writable folder"
+        ) from None
+    os.close(descriptor)
+    os.unlink(probe)
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or type(exc).__name__
 
 
 def _alive(pid: int) -> bool:
@@ -168,10 +206,24 @@ def _url_host(host: str) -> str:
 
 
 def _write_ready_file(path: Path, url: str, seed: int) -> None:
-    # Written to a temporary name and renamed, so a reader never sees half a file.
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(json.dumps({"url": url, "seed": seed}), encoding="utf-8")
-    os.replace(temporary, path)
+    # Written to a temporary name in the same folder and renamed, so a reader never sees
+    # half a file; a failure leaves no temporary behind.
+    temporary = ""
+    try:
+        descriptor, temporary = tempfile.mkstemp(
+            prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
+        )
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            json.dump({"url": url, "seed": seed}, handle)
+        os.replace(temporary, path)
+    except OSError as exc:
+        if temporary:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+        raise UsageError(
+            f"--ready-file {path}: cannot write it ({_reason(exc)}); "
+            "pass a file path in a writable folder"
+        ) from None
 
 
 async def _listen(runner: web.AppRunner, config: Config) -> int:
@@ -179,10 +231,9 @@ async def _listen(runner: web.AppRunner, config: Config) -> int:
     try:
         await site.start()
     except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
         raise UsageError(
             f"--listen {config.port}: cannot listen on {config.host}:{config.port} "
-            f"({reason}); pick a free port or 0"
+            f"({_reason(exc)}); pick a free port or 0"
         ) from None
     return int(runner.addresses[0][1])
 
@@ -225,7 +276,9 @@ async def serve(config: Config) -> int:
         Upstream(config.upstream_url, UPSTREAM_TIMEOUT_S), config.profile, config.seed, ledger
     )
     app = build_app(proxy, config.host, config.token, config.summary_interval_s)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_GRACE_S)
+    # The app's own shutdown hook gives in-flight requests their grace and then aborts
+    # them; aiohttp's wait only covers a control call that is still running.
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=LEFTOVER_GRACE_S)
     await runner.setup()
     try:
         port = await _listen(runner, config)
@@ -236,7 +289,7 @@ async def serve(config: Config) -> int:
         log.info(
             "listening on %s, upstream %s, seed %d, control API %s, profile: %s",
             url,
-            config.upstream_url,
+            redacted_url(config.upstream_url),
             config.seed,
             "needs the token" if config.token else "open to loopback",
             config.profile.summary(),

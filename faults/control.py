@@ -17,7 +17,7 @@ from aiohttp import web
 
 from faults.errors import ProfileError
 from faults.ledger import sanitized_path
-from faults.profile import parse_profile
+from faults.profile import MAX_PROFILE_BYTES, check_profile_size, parse_profile
 from faults.proxy import FaultProxy
 
 log = logging.getLogger(__name__)
@@ -77,10 +77,24 @@ async def _get_profile(request: web.Request) -> web.Response:
     return web.json_response(request.app[PROXY_KEY].dice.profile.as_json())
 
 
+async def _bounded_body(request: web.Request, limit_bytes: int) -> bytes:
+    """The request body, or at most `limit_bytes` + 1 of it: enough to tell it is too large."""
+    body = bytearray()
+    while len(body) <= limit_bytes:
+        chunk = await request.content.read(limit_bytes + 1 - len(body))
+        if not chunk:
+            break
+        body += chunk
+    return bytes(body)
+
+
 async def _put_profile(request: web.Request) -> web.Response:
     proxy = request.app[PROXY_KEY]
+    source = f"PUT {CONTROL_PREFIX}profile"
     try:
-        profile = parse_profile(await request.read(), f"PUT {CONTROL_PREFIX}profile")
+        # A declared length is refused before a byte of the body is read.
+        check_profile_size(request.content_length or 0, source)
+        profile = parse_profile(await _bounded_body(request, MAX_PROFILE_BYTES), source)
     except ProfileError as exc:
         log.warning("profile refused: %s", exc)
         return web.Response(status=400, text=f"{exc}\n")

@@ -11,11 +11,13 @@ counters and the log. The counters are also summarized in one INFO line at most 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import time
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 from aiohttp import web
 
@@ -31,6 +33,10 @@ from faults.wire import ClientGoneError, DetachedResponse
 log = logging.getLogger(__name__)
 
 DEFAULT_SUMMARY_INTERVAL_S = 10.0
+# How long in-flight requests may finish on their own at shutdown.
+SHUTDOWN_GRACE_S = 1.0
+# How long a cancelled request may take to reset its connection and write its ledger row.
+ABORT_WAIT_S = 0.5
 
 
 def region_of(request: web.BaseRequest) -> str | None:
@@ -54,6 +60,9 @@ class FaultProxy:
         self.dice = Dice(profile, seed)
         self.counters: defaultdict[str, Counter[str]] = defaultdict(Counter)
         self.in_flight = 0
+        # The task serving each request in progress, and a future resolved when it is done:
+        # aiohttp's task outlives the request on a kept-alive connection.
+        self._requests: dict[asyncio.Future[None], asyncio.Task[Any]] = {}
 
     def install(self, profile: Profile) -> None:
         """Swap in a new profile; its regions' draw sequences start afresh."""
@@ -79,13 +88,44 @@ class FaultProxy:
         arrived_s = time.time()
         region = region_of(request)
         decision = self.dice.draw(region)
-        if region is None or decision is None:
-            return await self._forward(request)
-        self.in_flight += 1
+        with self._tracked():
+            if region is None or decision is None:
+                return await self._forward(request)
+            self.in_flight += 1
+            try:
+                return await self._inject(request, region, decision, arrived_s)
+            finally:
+                self.in_flight -= 1
+
+    @contextlib.contextmanager
+    def _tracked(self) -> Iterator[None]:
+        task = asyncio.current_task()
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if task is not None:
+            self._requests[done] = task
         try:
-            return await self._inject(request, region, decision, arrived_s)
+            yield
         finally:
-            self.in_flight -= 1
+            self._requests.pop(done, None)
+            done.set_result(None)
+
+    async def abort_in_flight(self, grace_s: float, abort_wait_s: float = ABORT_WAIT_S) -> None:
+        """Give the requests in progress `grace_s` to finish, then cancel the rest.
+
+        A cancelled fault resets its connection and records its ledger row with end
+        `aborted` (see _inject), so every lie told is in the ledger before it closes.
+        """
+        if not self._requests:
+            return
+        log.info("waiting up to %.1f s for %d requests in progress", grace_s, len(self._requests))
+        _, pending = await asyncio.wait(list(self._requests), timeout=grace_s)
+        if not pending:
+            return
+        for done in pending:
+            task = self._requests.get(done)
+            if task is not None:
+                task.cancel()
+        await asyncio.wait(pending, timeout=abort_wait_s)
 
     async def _forward(self, request: web.Request) -> web.StreamResponse:
         try:

@@ -11,6 +11,7 @@ section 7.6.1 makes Transfer-Encoding a hop-by-hop field), the body bytes unchan
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 
 import aiohttp
@@ -41,6 +42,9 @@ HOP_BY_HOP = frozenset(
     }
 )
 
+
+# The userinfo of an absolute URL: everything between "//" and the first "@" of the authority.
+USERINFO = re.compile(r"(?<=//)[^/?#@]*@")
 
 # RFC 9110 section 7.6.3: a gateway sends Via on the requests it forwards.
 VIA = "1.1 blast-radius-faults"
@@ -112,6 +116,14 @@ async def drop_invented_headers(request: web.Request, response: web.StreamRespon
                 response.headers.popall(name, None)
 
 
+def redacted_url(text: str) -> str:
+    """`text` with any user:password in its authority replaced by `***`, for messages.
+
+    RFC 3986 section 3.2.1 deprecates passwords in URLs for this reason: they end up in logs.
+    """
+    return USERINFO.sub("***@", text)
+
+
 def bad_gateway(error: UpstreamError) -> web.Response:
     """The short honest answer when the upstream cannot be reached."""
     return web.Response(status=502, text=f"bad gateway: {error}\n")
@@ -131,7 +143,14 @@ class Upstream:
     """The configured upstream and the one client session used for every request to it."""
 
     def __init__(self, base_url: str, timeout_s: float = 30.0) -> None:
-        self.base_url = base_url.rstrip("/")
+        url = URL(base_url)
+        # Credentials in the URL go out as Basic auth and nowhere else: base_url, which
+        # every message and 502 body shows, never holds them.
+        self._auth: aiohttp.BasicAuth | None = None
+        if url.user is not None or url.password is not None:
+            self._auth = aiohttp.BasicAuth(url.user or "", url.password or "")
+            url = url.with_user(None)
+        self.base_url = str(url).rstrip("/")
         self._timeout = aiohttp.ClientTimeout(total=timeout_s, connect=min(5.0, timeout_s))
         self._session: aiohttp.ClientSession | None = None
 
@@ -171,6 +190,8 @@ class Upstream:
         body = await request.read()
         headers = end_to_end(request.headers)
         headers.add("Via", VIA)
+        if self._auth is not None and "Authorization" not in headers:
+            headers["Authorization"] = self._auth.encode()
         if unconditional:
             for name in CONDITIONAL:
                 headers.popall(name, None)
