@@ -16,7 +16,7 @@ STORM_ARGS = -f locustfile.py -u $(USERS) -r $(USERS) --csv $(RUN_DIR)/storm \
 	--html $(RUN_DIR)/storm.html --csv-full-history --fault-target $(TARGET) --fault-profile $(PROFILE) \
 	--ingest $(INGEST) --fault-seed $(SEED) $(if $(PROCESSES),--processes $(PROCESSES))
 
-.PHONY: storm ui test check format clean
+.PHONY: storm ui nightly test check format clean
 
 $(BIN)/locust: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ ui: RUN_DIR = reports/ui
 ui: $(BIN)/locust
 	@mkdir -p $(RUN_DIR)
 	$(BIN)/locust $(STORM_ARGS) --web-host 127.0.0.1
+
+# One region a night, rotating with the date; history in reports/nightly/history.csv.
+nightly: $(BIN)/locust
+	$(BIN)/python -m storm.nightly $(if $(DATE),--date $(DATE)) $(if $(NIGHTLY_RANDOM),--random)
 
 test: $(VENV)/.dev
 	$(BIN)/pytest -q
