@@ -35,6 +35,7 @@ from storm.external import read_cache
 from storm.options import StormSettings, check_users, csv_prefix, settings_from
 from storm.phases import FAULT, MESSAGE, RECOVERY, board
 from storm.preflight import lock_run_folder
+from storm.progress import report_every
 from storm.stack import Stack, get_json, last_line, put_json, wait_until
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ class Storm:
         self.recovery: dict[str, Any] = {}
         self.phase_greenlet: gevent.Greenlet | None = None
         self.recovery_greenlet: gevent.Greenlet | None = None
+        self.progress_greenlet: gevent.Greenlet | None = None
         self.started_at = time.time()
         self.finished = False
         self.report = ""
@@ -158,13 +160,16 @@ class Storm:
         self.fault_window = [None, None]
         self._snapshot_quietly("start")
         self.phase_greenlet = gevent.spawn(self._run_phases)
+        if options is not None and options.headless:
+            self.progress_greenlet = gevent.spawn(report_every, self)
 
     def stop_phases(self) -> None:
         """End the phases of a test that stops early: faults off, phases closed."""
-        for greenlet in (self.phase_greenlet, self.recovery_greenlet):
+        greenlets = (self.phase_greenlet, self.recovery_greenlet, self.progress_greenlet)
+        for greenlet in greenlets:
             if greenlet is not None and greenlet is not gevent.getcurrent():
                 greenlet.kill(block=True)
-        self.phase_greenlet = self.recovery_greenlet = None
+        self.phase_greenlet = self.recovery_greenlet = self.progress_greenlet = None
         if self.fault_window[0] is not None and self.fault_window[1] is None:
             self._load_profile({})
         self._close_phases()
