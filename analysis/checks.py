@@ -446,12 +446,18 @@ def faults_check(facts: RegionFacts, min_faults: int) -> Check:
         status: Status = "pass" if min_faults == 0 else "inconclusive"
         return Check("faults_injected", EVIDENCE, min_faults, None, status, detail)
     if count < min_faults:
-        detail = f"{count} faults injected < {min_faults}: the run proves nothing"
+        detail = f"{count} faults injected < {min_faults}: the run proves nothing{_outside(facts)}"
         return Check("faults_injected", EVIDENCE, min_faults, count, "inconclusive", detail)
     detail = f"{count} faults injected >= {min_faults}"
     if facts.fault_kinds:
         detail += f" ({_kinds(facts)})"
-    return Check("faults_injected", EVIDENCE, min_faults, count, "pass", detail)
+    return Check("faults_injected", EVIDENCE, min_faults, count, "pass", detail + _outside(facts))
+
+
+def _outside(facts: RegionFacts) -> str:
+    if not facts.faults_outside_window:
+        return ""
+    return f"; {facts.faults_outside_window} more outside the fault window, not counted"
 
 
 def _words(phase: str) -> str:

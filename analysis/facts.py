@@ -91,6 +91,8 @@ class RegionFacts:
     fault_kinds: dict[str, int] = field(default_factory=dict)
     # the longest connected_ms of the region's ledger rows, per fault kind (None: not recorded)
     fault_hold_ms: dict[str, float | None] = field(default_factory=dict)
+    # the target's ledger rows outside the run's fault windows, not counted as its faults
+    faults_outside_window: int = 0
     # ledger rows of the whole run whose region is none of REGIONS: region text -> count
     unattributed_faults: dict[str, int] = field(default_factory=dict)
     caches: dict[str, CacheView] = field(default_factory=dict)
@@ -118,9 +120,14 @@ def run_regions(files: RunFiles, target: str) -> list[str]:
 
 
 def collect_facts(files: RunFiles, target: str, regions: Sequence[str]) -> list[RegionFacts]:
-    """One RegionFacts per region, in the order of `regions`."""
+    """One RegionFacts per region, in the order of `regions`.
+
+    The target's faults are the ledger rows inside the run's fault windows; a row of any
+    other region counts wherever it lies, since the proxy must never lie to it at all.
+    """
     phases = _phase_stats(files)
-    kinds, holds = _ledger_facts(files.ledger)
+    ledger, outside = _faults_of_this_run(files, target)
+    kinds, holds = _ledger_facts(ledger)
     unattributed = {
         region: sum(counts.values())
         for region, counts in (kinds or {}).items()
@@ -133,6 +140,7 @@ def collect_facts(files: RunFiles, target: str, regions: Sequence[str]) -> list[
             role="target" if region == target else "clean",
             phases={phase: stats for (name, phase), stats in phases.items() if name == region},
             faults_injected=None if kinds is None else sum(kinds.get(region, {}).values()),
+            faults_outside_window=outside if region == target else 0,
             fault_kinds={} if kinds is None else kinds.get(region, {}),
             fault_hold_ms=holds.get(region, {}),
             unattributed_faults=unattributed,
@@ -262,6 +270,29 @@ def _failure_message(error: str) -> str:
     message = match.group("message") if match else error.strip()
     _, found, rest = message.partition(DISHONEST)
     return rest.strip() if found else message
+
+
+def _faults_of_this_run(files: RunFiles, target: str) -> tuple[pd.DataFrame | None, int]:
+    """The ledger without the target's rows outside the fault windows, and how many those were.
+
+    A proxy can lie outside a run's fault phase (a test stopped from the web UI while the
+    profile was still loaded, a ledger shared by several runs): those lies are no evidence
+    for this run's verdict. Without phases in the run file every row counts.
+    """
+    ledger = files.ledger
+    windows = None if files.run_info is None else files.run_info.fault_windows()
+    if ledger is None or windows is None:
+        return ledger, 0
+    inside = pd.Series(False, index=ledger.index)
+    for start, end in windows:
+        inside |= ledger["time"].between(start, end)
+    outside = (ledger["region"] == target) & ~inside
+    count = int(outside.sum())
+    if count:
+        log.warning(
+            "%d ledger rows of %s lie outside the run's fault window: not counted", count, target
+        )
+    return ledger[~outside], count
 
 
 def _ledger_facts(

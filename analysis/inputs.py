@@ -10,17 +10,21 @@ never meet a truncated row. Request rows leave here labelled with their region a
 
 from __future__ import annotations
 
+import csv
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ValidationError
 
 from analysis.errors import BadInputError
 from analysis.names import NamePattern
+from common import REGIONS, RegionError, parse_region
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +47,8 @@ STALENESS = "STALENESS"
 # Locust writes N/A as the percentiles of a row that has no requests yet.
 NO_PERCENTILE = "N/A"
 RERUN = "rerun the storm or pass the PREFIX given to locust --csv"
+# Counts are exact in a float64 up to 2**53; Locust's never come near it.
+MAX_COUNT = 2**53
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -108,6 +114,39 @@ class RunInfo(BaseModel):
             return float(window[0] or 0.0), float(window[1] or 0.0)
         return None
 
+    def fault_windows(self) -> list[tuple[float, float]] | None:
+        """The spans in which the proxy may have lied to the target, or None when unknown.
+
+        A storm records a fault phase's start before it loads the profile and its
+        `fault_window` end after it unloads it, so each window spans both; a fault phase
+        still open when the run file was written reaches to the end of time. A run file
+        without phases says nothing about when faults were on: None.
+        """
+        if not self.phases:
+            return None
+        windows = [
+            (entry.start, math.inf if entry.end is None else entry.end)
+            for entry in self.phases
+            if entry.name == "fault" and entry.start is not None
+        ]
+        window = self.fault_window or []
+        if len(window) == 2 and window[0] is not None:
+            windows.append((window[0], math.inf if window[1] is None else window[1]))
+        if not windows:
+            return []
+        # The storm runs one fault phase per test: its phase and its window overlap.
+        return _merged(windows)
+
+
+def _merged(windows: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    merged: list[tuple[float, float]] = []
+    for start, end in sorted(windows):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
 
 @dataclass(frozen=True)
 class RunFiles:
@@ -155,13 +194,31 @@ def load_run(prefix: str, pattern: NamePattern | None = None) -> RunFiles:
         failures=_load_failures(run_path(base, "failures.csv"), names),
         ledger=_load_ledger(run_path(base, "ledger.csv")),
         snapshots=_load_json(run_path(base, "snapshots.json"), SnapshotsFile),
-        run_info=_load_json(run_path(base, "run.json"), RunInfo),
+        run_info=_load_run_info(run_path(base, "run.json")),
         history=_load_history(run_path(base, "stats_history.csv"), names),
     )
 
 
+def _load_run_info(path: Path) -> RunInfo | None:
+    """The run file, with its regions canonical; an unknown one is refused, not skipped."""
+    info = _load_json(path, RunInfo)
+    if info is None or info.regions is None:
+        return info
+    regions = []
+    for text in info.regions:
+        try:
+            regions.append(parse_region(text))
+        except RegionError:
+            # Skipping it would judge the run on the regions left, maybe the target alone.
+            raise BadInputError(
+                f"{path}: regions: {text[:40]!r} is not a known region (use {' '.join(REGIONS)}): "
+                f"the file is garbled; {RERUN}"
+            ) from None
+    return info.model_copy(update={"regions": regions})
+
+
 def _load_stats(path: Path, names: NamePattern) -> pd.DataFrame:
-    frame = _read_csv(path, STATS_COLUMNS)
+    frame = _read_csv(path, STATS_COLUMNS, whole_rows=True)
     if frame.empty or frame["Name"].iloc[-1].strip() != AGGREGATED:
         raise BadInputError(
             f"{path}: truncated, its last row is not Locust's {AGGREGATED!r} row: {RERUN}"
@@ -176,6 +233,7 @@ def _load_stats(path: Path, names: NamePattern) -> pd.DataFrame:
             "p95_ms": _numbers(frame, "95%", path, missing=(NO_PERCENTILE,)),
         }
     )
+    _refuse_more_failures_than_requests(frame, stats, path)
     stats = stats.join(names.label(stats["name"], path.name))
     if len(stats) and stats["region"].isna().all():
         raise BadInputError(
@@ -186,8 +244,23 @@ def _load_stats(path: Path, names: NamePattern) -> pd.DataFrame:
     return stats
 
 
+def _refuse_more_failures_than_requests(
+    frame: pd.DataFrame, stats: pd.DataFrame, path: Path
+) -> None:
+    impossible = (stats["failures"] > stats["requests"]).to_numpy()
+    if not impossible.any():
+        return
+    position = int(impossible.nonzero()[0][0])
+    row = stats.iloc[position]
+    name = str(frame["Name"].iloc[position])[:80]
+    raise BadInputError(
+        f"{path}: line {position + 2} ({name!r}): {row['failures']} failures out of "
+        f"{row['requests']} requests is impossible: the file is garbled; {RERUN}"
+    )
+
+
 def _load_failures(path: Path, names: NamePattern) -> pd.DataFrame:
-    frame = _read_csv(path, FAILURES_COLUMNS)
+    frame = _read_csv(path, FAILURES_COLUMNS, whole_rows=True)
     failures = pd.DataFrame(
         {
             "name": frame["Name"].str.strip(),
@@ -254,7 +327,7 @@ def _read_history(path: Path) -> pd.DataFrame:
     _require_final_newline(path)
     _read_csv(path, tuple(HISTORY_DTYPES), nrows=0)
     try:
-        return pd.read_csv(
+        rows = pd.read_csv(
             path,
             usecols=list(HISTORY_DTYPES),
             dtype=HISTORY_DTYPES,
@@ -266,6 +339,9 @@ def _read_history(path: Path) -> pd.DataFrame:
         raise BadInputError(
             f"{path}: garbled or truncated CSV ({_first_line(exc)}): {RERUN}"
         ) from exc
+    if np.isinf(rows.select_dtypes("number").to_numpy()).any():
+        raise BadInputError(f"{path}: a number is infinite (1e400?): the file is garbled; {RERUN}")
+    return rows
 
 
 def _require_final_newline(path: Path) -> None:
@@ -302,11 +378,14 @@ def _load_json(path: Path, model: type[ModelT]) -> ModelT | None:
         ) from exc
 
 
-def _read_csv(path: Path, required: Sequence[str], nrows: int | None = None) -> pd.DataFrame:
+def _read_csv(
+    path: Path, required: Sequence[str], nrows: int | None = None, whole_rows: bool = False
+) -> pd.DataFrame:
     """Every cell as text, so that a garbled value is reported instead of guessed at.
 
-    A cell missing from a short row is "", like an empty one: the column's own check
-    refuses it where a value is required.
+    With `whole_rows`, a row with fewer fields than the header (a file cut while it was
+    written) is refused. Without it, a cell missing from a short row is "", like an
+    empty one: the column's own check refuses it where a value is required.
     """
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, nrows=nrows).fillna("")
@@ -324,12 +403,33 @@ def _read_csv(path: Path, required: Sequence[str], nrows: int | None = None) -> 
         raise BadInputError(
             f"{path}: missing columns {', '.join(missing)}: not the file a storm writes; {RERUN}"
         )
+    if whole_rows:
+        _require_final_newline(path)
+        _require_whole_rows(path)
     return frame
+
+
+def _require_whole_rows(path: Path) -> None:
+    """Every row has as many fields as the header: pandas would fill a short one silently."""
+    try:
+        with path.open(newline="", encoding="utf-8", errors="replace") as handle:
+            reader = csv.reader(handle)
+            width = len(next(reader, []))
+            for row in reader:
+                if row and len(row) != width:
+                    raise BadInputError(
+                        f"{path}: line {reader.line_num}: {len(row)} fields where the header "
+                        f"has {width}: the file is truncated or garbled; {RERUN}"
+                    )
+    except csv.Error as exc:
+        raise BadInputError(f"{path}: garbled CSV ({exc}): {RERUN}") from exc
+    except OSError as exc:
+        raise BadInputError(f"{path}: cannot read it ({exc.strerror}): {RERUN}") from exc
 
 
 def _counts(frame: pd.DataFrame, column: str, path: Path) -> pd.Series:
     values = _numbers(frame, column, path, expected="a count")
-    bad = (values < 0) | (values != values.round())
+    bad = (values < 0) | (values > MAX_COUNT) | (values != values.round())
     if bad.any():
         _refuse(frame, column, path, bad, "a count")
     return values.astype("int64")
@@ -346,7 +446,8 @@ def _numbers(
     text = frame[column].str.strip()
     absent = text.isin(missing)
     values = pd.to_numeric(text.where(~absent), errors="coerce")
-    bad = values.isna() & ~absent
+    # "1e400" and "inf" parse, as infinity: no measurement is infinite.
+    bad = (values.isna() | values.abs().eq(math.inf)) & ~absent
     if bad.any():
         _refuse(frame, column, path, bad, expected)
     return values.astype("float64")

@@ -395,28 +395,44 @@ def _testcase(suite: ET.Element, region: str, check: Check) -> None:
 
 
 def write_atomically(out_dir: Path, documents: Mapping[str, bytes]) -> list[Path]:
-    """Stage every document beside its final name, then rename them all into place."""
+    """Replace every report or none: check each destination, stage all, then rename all.
+
+    A destination that is not a regular file (a folder, say) is refused before anything
+    is written, and a failure while staging removes what was staged and leaves the old
+    reports as they were. Renames within one folder only fail if the folder changes
+    under the run; what was staged is still removed then.
+    """
+    _make_folder(out_dir)
+    finals = [out_dir / name for name in documents]
+    for final in finals:
+        if final.exists() and not final.is_file():
+            raise BadInputError(
+                f"{final}: exists and is not a file (a folder?): remove it or pass another --out"
+            )
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for final, data in zip(finals, documents.values(), strict=True):
+            staged.append((final.with_name(f".{final.name}.{os.getpid()}.tmp"), final))
+            staged[-1][0].write_bytes(data)
+        for tmp, final in staged:
+            os.replace(tmp, final)
+    except OSError as exc:
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
+        raise BadInputError(
+            f"--out {out_dir}: cannot write {Path(exc.filename2 or exc.filename or out_dir).name} "
+            f"({exc.strerror}): choose a writable folder"
+        ) from exc
+    return finals
+
+
+def _make_folder(out_dir: Path) -> None:
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise BadInputError(
             f"--out {out_dir}: cannot create it ({exc.strerror}): choose a writable folder"
         ) from exc
-    staged: list[tuple[Path, Path]] = []
-    try:
-        for name, data in documents.items():
-            final = out_dir / name
-            staged.append((final.with_name(f".{name}.{os.getpid()}.tmp"), final))
-            staged[-1][0].write_bytes(data)
-    except OSError as exc:
-        for tmp, _ in staged:
-            tmp.unlink(missing_ok=True)
-        raise BadInputError(
-            f"--out {out_dir}: cannot write reports ({exc.strerror}): choose a writable folder"
-        ) from exc
-    for tmp, final in staged:
-        os.replace(tmp, final)
-    return [final for _, final in staged]
 
 
 # -- cells -----------------------------------------------------------------------------

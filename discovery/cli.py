@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,6 +23,7 @@ from discovery.upstream import UpstreamOptions, run_upstream
 
 EXIT_OK = 0
 EXIT_USAGE = 2
+WHOLE_NUMBER = re.compile(r"[0-9]{1,18}")
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -43,8 +45,8 @@ def positive_float(text: str) -> float:
 
 
 def positive_int(text: str) -> int:
-    """argparse type: a whole number above 0."""
-    if not text.strip().isdigit() or int(text) < 1:
+    """argparse type: a whole number above 0, in ASCII digits (isdigit() also takes "²")."""
+    if not WHOLE_NUMBER.fullmatch(text.strip()) or int(text) < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number above 0")
     return int(text)
 

@@ -45,15 +45,35 @@ def check_listen(listen: Listen) -> None:
     """Raise UsageError for a port, ready file or parent pid that cannot work."""
     if not 0 <= listen.port <= 65535:
         raise UsageError(f"--listen {listen.port}: not a TCP port; use 0..65535 (0 = any free)")
-    if listen.ready_file is not None and not listen.ready_file.parent.is_dir():
-        raise UsageError(
-            f"--ready-file {listen.ready_file}: folder {listen.ready_file.parent} does not "
-            "exist; create it or choose another path"
-        )
+    if listen.ready_file is not None:
+        check_ready_file(listen.ready_file)
     if listen.parent_pid is not None and not process_alive(listen.parent_pid):
         raise UsageError(
             f"--parent-pid {listen.parent_pid}: no such process; pass the pid of a running one"
         )
+
+
+def check_ready_file(path: Path) -> None:
+    """Raise UsageError unless a ready file can be written at `path` (probed, left clean)."""
+    if not path.parent.is_dir():
+        raise UsageError(
+            f"--ready-file {path}: folder {path.parent} does not exist; "
+            "create it or choose another path"
+        )
+    if path.exists() and not path.is_file():
+        raise UsageError(
+            f"--ready-file {path}: not a regular file (a folder?); pass a file path in a folder"
+        )
+    # Permission bits do not tell (root passes them, /proc refuses files anyway): try it.
+    try:
+        descriptor, probe = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as exc:
+        raise UsageError(
+            f"--ready-file {path}: cannot write in {path.parent} ({exc.strerror or exc}); "
+            "choose a path in a writable folder"
+        ) from None
+    os.close(descriptor)
+    os.unlink(probe)
 
 
 def process_alive(pid: int) -> bool:
@@ -91,16 +111,31 @@ def public_url(host: str, port: int) -> str:
 
 
 def write_ready_file(path: Path, url: str) -> None:
-    """Write `{"url": url}` to `path` atomically (a reader never sees half a file)."""
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    """Write `{"url": url}` to `path` atomically (a reader never sees half a file).
+
+    Raises UsageError when it cannot be written; no temporary file is left behind.
+    """
+    tmp_name = ""
     try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump({"url": url}, handle)
         os.replace(tmp_name, path)
+    except OSError as exc:
+        _discard(tmp_name)
+        raise UsageError(
+            f"--ready-file {path}: cannot write it ({exc.strerror or exc}); "
+            "choose a file path in a writable folder"
+        ) from None
     except BaseException:
+        _discard(tmp_name)
+        raise
+
+
+def _discard(tmp_name: str) -> None:
+    if tmp_name:
         with contextlib.suppress(OSError):
             os.unlink(tmp_name)
-        raise
 
 
 async def serve_until_stopped(

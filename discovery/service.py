@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import urllib.parse
 from dataclasses import dataclass
@@ -54,8 +55,29 @@ def check_options(options: ServeOptions) -> None:
 
 
 async def run_service(options: ServeOptions) -> None:
-    """Open the cache, start the API and one ingest task per region; run until stopped."""
+    """Open the cache, start the API and one ingest task per region; run until stopped.
+
+    A cache file this run created is removed again when start-up fails (a port already
+    taken, a ready file that cannot be written): a refused start leaves nothing behind.
+    """
     check_options(options)
+    created = not options.db_path.exists()
+    try:
+        await _serve(options)
+    except UsageError:
+        if created:
+            remove_database(options.db_path)
+        raise
+
+
+def remove_database(path: Path) -> None:
+    """Delete the SQLite file at `path` and the journal files beside it, if present."""
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        with contextlib.suppress(FileNotFoundError):
+            path.with_name(path.name + suffix).unlink()
+
+
+async def _serve(options: ServeOptions) -> None:
     store = open_store(options.db_path)
     ingestor = make_ingestor(options.ingest_mode, store, options.ingest)
     tasks = []

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from dataclasses import dataclass
 
@@ -23,6 +24,10 @@ from discovery.runtime import Listen, check_listen, serve_until_stopped
 
 MIN_GENERATION_S = 1.0
 NDJSON = "application/x-ndjson"
+# ASCII digits only: str.isdigit() also accepts "²", which int() then refuses. Twelve
+# digits outlast any run; more would only make the catalog's seeds long strings.
+GENERATION = re.compile(r"[0-9]{1,12}")
+MAX_SHOWN_CHARS = 40
 
 
 @dataclass(frozen=True)
@@ -84,6 +89,12 @@ async def run_upstream(options: UpstreamOptions) -> None:
     await serve_until_stopped(create_app(options.seed, clock), options.listen)
 
 
+def shown(text: str) -> str:
+    """Request text as an error message quotes it: repr, cut to MAX_SHOWN_CHARS."""
+    quoted = repr(text)
+    return quoted if len(quoted) <= MAX_SHOWN_CHARS else quoted[: MAX_SHOWN_CHARS - 3] + "..."
+
+
 def error_response(status: int, message: str) -> web.Response:
     """Return a JSON error body `{"error": message}` with `status`."""
     return web.json_response({"error": message}, status=status)
@@ -110,7 +121,7 @@ async def handle_catalog(request: web.Request) -> web.Response:
     region = request_region(request)
     body_format = request.query.get("format", "json")
     if body_format not in ("json", "ndjson"):
-        return error_response(400, f"format {body_format!r} unknown: use json or ndjson")
+        return error_response(400, f"format {shown(body_format)} unknown: use json or ndjson")
 
     clock = request.app[CLOCK]
     generation = clock.generation(time.time())
@@ -136,10 +147,12 @@ async def handle_truth(request: web.Request) -> web.Response:
     text = request.query.get("generation")
     if text is None:
         generation = clock.generation(now)
-    elif text.isdigit():
+    elif GENERATION.fullmatch(text):
         generation = int(text)
     else:
-        return error_response(400, f"generation {text!r} is not a whole number >= 0")
+        return error_response(
+            400, f"generation {shown(text)} is not a whole number of 1 to 12 digits 0-9"
+        )
 
     seed = request.app[SEED]
     if "region" in request.query or "X-Region" in request.headers:

@@ -148,7 +148,8 @@ def _check_upstream(text: str) -> None:
         url = URL(text)
     except ValueError:
         url = URL()
-    if url.scheme not in ("http", "https") or not url.host or url.query_string or url.fragment:
+    malformed = not url.host or any(char.isspace() for char in text)
+    if url.scheme not in ("http", "https") or malformed or url.query_string or url.fragment:
         raise UsageError(
             f"--upstream {redacted_url(text)}: not an http(s) base URL; pass one like "
             "http://127.0.0.1:8080"

@@ -119,7 +119,8 @@ async def _fallback(request: web.Request) -> web.Response:
     if name in CONTROL_PATHS:
         return web.Response(status=405, text=f"{request.method} is not allowed on {name}\n")
     known = ", ".join(CONTROL_PREFIX + path for path in CONTROL_PATHS)
-    return web.Response(status=404, text=f"no control endpoint {request.path}; use {known}\n")
+    shown = sanitized_path(request.path)
+    return web.Response(status=404, text=f"no control endpoint {shown}; use {known}\n")
 
 
 def add_control_routes(app: web.Application, proxy: FaultProxy, token: str | None) -> None:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -9,6 +13,7 @@ import pytest
 
 from analysis.__main__ import main
 from tests.analysis.runs import REPORTS, RunSpec
+from tests.conftest import ROOT
 
 MakeRun = Callable[..., Path]
 
@@ -165,3 +170,89 @@ def test_usage_error_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert exit_info.value.code == 2
     lines = capsys.readouterr().err.splitlines()
     assert lines == ["python -m analysis: unrecognized arguments: b: see --help"]
+
+
+def test_count_too_large_for_a_float_is_refused_by_the_cli(make_run: MakeRun) -> None:
+    prefix = make_run()
+    rewrite(Path(f"{prefix}_stats.csv"), lambda text: text.replace(",500,", ",1e400,", 1))
+
+    result = subprocess.run(
+        [sys.executable, "-m", "analysis", str(prefix)],
+        check=False,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    (line,) = result.stderr.splitlines()
+    assert "'Request Count' is '1e400', not a count" in line
+
+
+def test_more_failures_than_requests_is_refused_naming_the_row(
+    make_run: MakeRun, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prefix = make_run()
+    stats = Path(f"{prefix}_stats.csv")
+    rewrite(
+        stats,
+        lambda text: text.replace(
+            "/discover [US] baseline,500,0,", "/discover [US] baseline,500,2000,", 1
+        ),
+    )
+
+    line = refuse(capsys, [str(prefix)], prefix.parent)
+
+    assert line.startswith(f"analysis: {stats}: line 2 ('/discover [US] baseline'): 2000 failures")
+
+
+def test_unknown_region_in_the_run_file_is_refused(
+    make_run: MakeRun, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prefix = make_run()
+    run_file = Path(f"{prefix}_run.json")
+    document = json.loads(run_file.read_text())
+    run_file.write_text(json.dumps({**document, "regions": ["XX"]}))
+
+    line = refuse(capsys, [str(prefix)], prefix.parent)
+
+    assert line.startswith(f"analysis: {run_file}: regions: 'XX' is not a known region")
+
+
+@pytest.mark.parametrize("ending", ["\r\n", ""], ids=["newline_kept", "no_newline"])
+def test_stats_cut_inside_the_aggregated_row_is_refused(
+    make_run: MakeRun, capsys: pytest.CaptureFixture[str], ending: str
+) -> None:
+    prefix = make_run()
+    stats = Path(f"{prefix}_stats.csv")
+    lines = stats.read_text().splitlines()
+    # Six fields of the final row survive; its name is intact, its percentiles are gone.
+    cut = ",".join(lines[-1].split(",")[:6])
+    stats.write_text("\r\n".join([*lines[:-1], cut]) + ending)
+
+    line = refuse(capsys, [str(prefix)], prefix.parent)
+
+    assert line.startswith(f"analysis: {stats}: ")
+    assert "truncated" in line
+
+
+def test_report_name_taken_by_a_folder_is_refused_before_any_report_changes(
+    make_run: MakeRun, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prefix = make_run()
+    out = prefix.parent
+    (out / "verdict.json").write_text("old verdict")
+    (out / "junit.xml").mkdir()
+
+    code = main([str(prefix)])
+
+    captured = capsys.readouterr()
+    assert code == 2
+    (line,) = captured.err.splitlines()
+    assert line.startswith(f"analysis: {out / 'junit.xml'}: exists and is not a file")
+    assert (out / "verdict.json").read_text() == "old verdict"
+    assert not (out / "verdict.md").exists()
+    assert not list(out.glob(".*.tmp"))

@@ -5,7 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.analysis.runs import CacheEntry, RegionLoad, RunSpec, check, healed, judged
+from tests.analysis.runs import (
+    LEDGER_HEADER,
+    STARTED_AT,
+    CacheEntry,
+    RegionLoad,
+    RunSpec,
+    check,
+    healed,
+    judged,
+    write_csv,
+)
 
 MakeRun = Callable[..., Path]
 
@@ -113,7 +123,7 @@ def test_failures_in_the_baseline_do_not_count_against_containment(make_run: Mak
 
 
 def test_target_may_fail_honestly_without_failing_the_run(make_run: MakeRun) -> None:
-    spec = fault_load(RunSpec(), "DE", requests=1000, unavailable=600)
+    spec = fault_load(RunSpec(), "DE", requests=1000, unavailable=500)
 
     code, verdict = judged(make_run(spec))
 
@@ -496,3 +506,55 @@ def test_target_option_overrides_the_run_file(make_run: MakeRun) -> None:
     assert check(verdict, "US", "recovery_s")["detail"] == (
         "the recovery record watched DE, not US"
     )
+
+
+# -- ledger rows and the fault window ---------------------------------------------------
+
+
+def _ledger_at(prefix: Path, rows: list[tuple[float, str]]) -> None:
+    """Replace the run's ledger with truncate rows at STARTED_AT + offset seconds."""
+    wire = ["GET", "/catalog", 200, 9000, 4500, "fin", 3.5, "{}"]
+    cells = [[f"{STARTED_AT + offset:.6f}", region, "truncate", *wire] for offset, region in rows]
+    write_csv(Path(f"{prefix}_ledger.csv"), LEDGER_HEADER, cells)
+
+
+def test_target_faults_outside_the_fault_window_do_not_count(make_run: MakeRun) -> None:
+    prefix = make_run()
+    # The fault window is STARTED_AT + 10 .. 40; these lies came after the run.
+    _ledger_at(prefix, [(70.0 + n, "DE") for n in range(5)])
+
+    code, verdict = judged(prefix)
+
+    assert code == 3
+    faults = check(verdict, "DE", "faults_injected")
+    assert (faults["value"], faults["status"]) == (0, "inconclusive")
+    assert "5 more outside the fault window, not counted" in faults["detail"]
+
+
+def test_target_faults_on_the_window_edges_count(make_run: MakeRun) -> None:
+    prefix = make_run()
+    _ledger_at(prefix, [(10.0, "DE"), (25.0, "DE"), (40.0, "DE"), (9.0, "DE"), (41.0, "DE")])
+
+    code, verdict = judged(prefix)
+
+    assert code == 0
+    assert check(verdict, "DE", "faults_injected")["value"] == 3
+
+
+def test_clean_region_rows_outside_the_fault_window_still_leak(make_run: MakeRun) -> None:
+    prefix = make_run()
+    _ledger_at(prefix, [(20.0, "DE"), (21.0, "DE"), (5.0, "GB")])
+
+    code, verdict = judged(prefix)
+
+    assert code == 1
+    assert check(verdict, "GB", "ledger_rows")["value"] == 1
+
+
+def test_without_phases_in_the_run_file_every_ledger_row_counts(make_run: MakeRun) -> None:
+    prefix = make_run(RunSpec(phased=False))
+    _ledger_at(prefix, [(70.0, "DE"), (80.0, "DE")])
+
+    _, verdict = judged(prefix)
+
+    assert check(verdict, "DE", "faults_injected")["value"] == 2
