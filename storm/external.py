@@ -9,6 +9,7 @@ third column lets the verdict see changes that keep the count.
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,10 @@ def read_cache(db_path: str, query: str) -> dict[str, dict[str, Any]]:
 
 
 def entry(row: tuple[Any, ...]) -> dict[str, Any]:
+    """`rows` is the query's value; `digest` fingerprints every column after the region,
+    so the verdict sees a change in any of them."""
     if len(row) < 2:
         raise StormError("--cache-query: return the region and a value per row")
-    digest = str(row[2]) if len(row) > 2 and row[2] is not None else None
-    return {"rows": row[1], "digest": digest}
+    digest = hashlib.sha256(repr(row[1:]).encode()).hexdigest()[:16]
+    rows = row[1] if isinstance(row[1], int) else None
+    return {"rows": rows, "digest": digest}

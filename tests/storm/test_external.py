@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import csv
 import json
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from storm.errors import StormError
+from storm.external import DEFAULT_QUERY, read_cache
 from tests.conftest import Service, free_port, start_service
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,3 +57,44 @@ def test_storm_on_an_external_stack_gets_a_verdict(tmp_path: Path, services: lis
     assert [shot["label"] for shot in snapshots] == ["start", "fault_start", "fault_end", "end"]
     assert snapshots[1]["regions"]["JP"]["rows"] >= 50
     assert api.proc.poll() is None, "the storm must not stop a stack it did not start"
+
+
+def make_cache(path: Path, rows: list[tuple[str, str]]) -> None:
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS videos (id TEXT, region TEXT)")
+        conn.executemany("INSERT INTO videos VALUES (?, ?)", rows)
+    conn.close()
+
+
+def test_cache_snapshot_changes_with_the_count(tmp_path: Path) -> None:
+    db = tmp_path / "cache.db"
+    make_cache(db, [("a", "DE"), ("b", "JP")])
+    before = read_cache(str(db), DEFAULT_QUERY)
+    make_cache(db, [("c", "JP")])
+    after = read_cache(str(db), DEFAULT_QUERY)
+
+    assert before["JP"]["rows"] == 1 and after["JP"]["rows"] == 2
+    assert before["JP"]["digest"] != after["JP"]["digest"]
+    assert before["DE"] == after["DE"]
+
+
+def test_cache_snapshot_never_writes_the_file(tmp_path: Path) -> None:
+    db = tmp_path / "cache.db"
+    make_cache(db, [("a", "DE")])
+    with pytest.raises(StormError, match="readonly"):
+        read_cache(str(db), "DELETE FROM videos")
+    assert read_cache(str(db), DEFAULT_QUERY)["DE"]["rows"] == 1
+
+
+def test_cache_query_error_is_one_line(tmp_path: Path) -> None:
+    db = tmp_path / "cache.db"
+    make_cache(db, [("a", "DE")])
+    with pytest.raises(StormError) as caught:
+        read_cache(str(db), "SELECT region FROM nowhere")
+    assert "no such table: nowhere" in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_missing_cache_file_says_what_to_give(tmp_path: Path) -> None:
+    with pytest.raises(StormError, match="no such file"):
+        read_cache(str(tmp_path / "absent.db"), DEFAULT_QUERY)
