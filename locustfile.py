@@ -14,7 +14,7 @@ from typing import Any
 from locust import events
 from locust.env import Environment
 
-from storm import session
+from storm import session, webui
 from storm.options import add_arguments
 from storm.preflight import run_preflight
 from storm.users import RegionUser, region_user_classes
@@ -33,6 +33,9 @@ def _options(parser: Any) -> None:
 def _init(environment: Environment, **_: Any) -> None:
     global _storm  # noqa: PLW0603 - one storm per Locust process
     _storm = session.begin(environment)
+    # Only the process that owns the storm has both a storm and a web UI.
+    if _storm is not None and environment.web_ui is not None:
+        webui.install(environment.web_ui, _storm)
 
 
 def _test_start(environment: Environment, **_: Any) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import io
 import json
 import logging
@@ -32,7 +33,7 @@ import analysis
 from common import REGIONS
 from storm.errors import StormError, fail
 from storm.external import read_cache
-from storm.options import StormSettings, check_users, csv_prefix, settings_from
+from storm.options import StormSettings, check_users, csv_prefix, retarget, settings_from
 from storm.phases import FAULT, MESSAGE, RECOVERY, board
 from storm.preflight import lock_run_folder
 from storm.progress import report_every
@@ -61,6 +62,8 @@ class Storm:
         self.snapshots: list[dict[str, Any]] = []
         self.fault_window: list[float | None] = [None, None]
         self.phases: list[dict[str, Any]] = []
+        # changes made from the web UI's control page during the phases, in order
+        self.changes: list[dict[str, Any]] = []
         self.recovery: dict[str, Any] = {}
         self.phase_greenlet: gevent.Greenlet | None = None
         self.recovery_greenlet: gevent.Greenlet | None = None
@@ -157,6 +160,7 @@ class Storm:
                     gevent.spawn(self.environment.runner.stop)
                 return
         self.phases, self.snapshots, self.recovery = [], [], {}
+        self.changes = []
         self.fault_window = [None, None]
         self._snapshot_quietly("start")
         self.phase_greenlet = gevent.spawn(self._run_phases)
@@ -250,6 +254,68 @@ class Storm:
             and (view.get("checked_at") or 0) > fault_end
         )
 
+    # -- changes from the web UI -------------------------------------------------------
+
+    def switch_target(self, region: str) -> dict[str, Any]:
+        """Make `region` the target from now on; inside the fault window its faults start now.
+
+        `settings.target` stays the one place that names the target: the recovery watch,
+        the run file and the verdict read it when they need it. After faults off, a switch
+        turns them on again for the new target. A switch is refused once the fault window
+        has closed, since the verdict's target would then be a region never lied to.
+        """
+        phase = self._phase_for_change()
+        previous = self.settings.target
+        profile = retarget(self.settings.profile, region, self.settings.profile_path)
+        if phase == FAULT and self.proxy_url:
+            put_json(f"{self.proxy_url}/__faults/profile", profile)
+        self.settings = dataclasses.replace(self.settings, target=region, profile=profile)
+        return self._record_change("switch_target", phase, previous)
+
+    def faults_off(self) -> dict[str, Any]:
+        """Stop the lies for the rest of the fault window; the phases keep their timer."""
+        phase = self._phase_for_change()
+        if phase != FAULT:
+            raise StormError(f"faults are off during {phase} already: nothing to switch off")
+        if self.proxy_url:
+            put_json(f"{self.proxy_url}/__faults/profile", {})
+        return self._record_change("faults_off", phase, self.settings.target)
+
+    def _phase_for_change(self) -> str:
+        if not self.phases or self.phases[-1]["end"] is not None:
+            raise StormError("no storm is running: start one first")
+        phase = str(self.phases[-1]["name"])
+        if phase == RECOVERY:
+            raise StormError("the fault window has closed: the target is fixed for this storm")
+        return phase
+
+    def _record_change(self, action: str, phase: str, previous: str) -> dict[str, Any]:
+        change = {"time": time.time(), "phase": phase, "action": action}
+        change.update(target=self.settings.target, previous=previous)
+        self.changes.append(change)
+        log.info(
+            "web UI: %s during %s: target %s (was %s)", action, phase, change["target"], previous
+        )
+        self.write_run_file()
+        return change
+
+    def change_note(self) -> str:
+        """One line on the target switches of this storm, or nothing when there were none."""
+        moved = [c for c in self.changes if c["action"] == "switch_target" and c["phase"] == FAULT]
+        if not moved:
+            return ""
+        lied_to = [moved[0]["previous"]]
+        for change in moved:
+            if change["target"] != lied_to[-1]:
+                lied_to.append(change["target"])
+        if len(lied_to) < 2:
+            return ""
+        return (
+            f"target switched during the fault window: {' -> '.join(lied_to)}; the verdict "
+            f"judges {self.settings.target} as the target and the earlier ones as clean "
+            "regions, whose faults count against containment (changes in run.json)\n"
+        )
+
     # -- snapshots --------------------------------------------------------------------
 
     def _snapshot_quietly(self, label: str) -> None:
@@ -319,7 +385,7 @@ class Storm:
             except analysis.BadInputError as exc:
                 print(f"blast-radius: no verdict: {exc}")
                 code = 2
-        self.report = out.getvalue()
+        self.report = self.change_note() + out.getvalue()
         return code
 
     def _close_phases(self) -> None:
@@ -356,6 +422,7 @@ class Storm:
                 "phases": self.phases,
                 "plan_s": dict(self.settings.plan.steps()),
                 "fault_window": self.fault_window,
+                "changes": self.changes,
                 "host": self.environment.host,
                 "proxy": self.proxy_url,
             },
