@@ -1,0 +1,254 @@
+"""The web UI's Blast radius tab and control page, driven in a real headless Chromium.
+
+The browser test starts Locust with its web UI (the embedded stack starts with it), starts
+a storm from Locust's own form, watches the tab fill, moves the faults to JP from the
+control page and checks with the proxy that JP is now the one lied to. The other tests
+read the tab's rows from Locust's real statistics objects.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from locust.env import Environment
+from locust.stats import RequestStats
+from playwright.sync_api import expect, sync_playwright
+
+from storm.errors import StormError
+from storm.options import StormSettings
+from storm.phases import FAULT, RECOVERY, plan
+from storm.session import Storm
+from storm.users import STALENESS
+from storm.webui import Measure, containment_hint, fault_counts, faults_state, measure
+from tests.conftest import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+LOCUST = str(Path(sys.executable).with_name("locust"))
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
+]
+UI_TIMEOUT_MS = 20_000
+
+
+# -- the tab's rows from Locust's statistics --------------------------------------------
+
+
+def test_fault_counts_add_every_kind_of_a_region() -> None:
+    counts = fault_counts({"DE": {"truncate": 3, "slowloris": 1}, "JP": {"reset": 2}})
+
+    assert counts == {"DE": 4, "JP": 2}
+
+
+def test_measure_merges_a_regions_reads_and_staleness_of_one_phase() -> None:
+    stats = RequestStats()
+    stats.log_request("GET", "/discover [DE] fault", 10, 100)
+    stats.log_request("GET", "/discover?q [DE] fault", 30, 100)
+    stats.log_request("GET", "/discover [DE] baseline", 900, 100)
+    stats.log_error("GET", "/discover [DE] fault", "unavailable: 503")
+    stats.log_request(STALENESS, "DE fault", 4000, 0)
+
+    found = measure(stats, FAULT)["DE"]
+
+    assert (found.requests, found.failures) == (2, 1)
+    assert found.p95_ms() == 30
+    assert found.staleness_p95_s() == 4.0
+
+
+def idle_storm(tmp_path: Path) -> Storm:
+    """A storm that launched nothing: enough for the bookkeeping of the control."""
+    settings = StormSettings(
+        target="DE",
+        profile={"DE": {"probability": 0.7, "types": ["truncate"]}},
+        profile_path="profiles/de_example.json",
+        seed=1,
+        ingest="hardened",
+        upstream="",
+        min_items=50,
+        thresholds="",
+        generation_s=4.0,
+        plan=plan(30.0, "", "", ""),
+    )
+    return Storm(Environment(), settings, tmp_path / "storm")
+
+
+def test_switch_is_refused_once_the_fault_window_has_closed(tmp_path: Path) -> None:
+    storm = idle_storm(tmp_path)
+    storm.phases = [{"name": RECOVERY, "start": time.time(), "end": None}]
+
+    with pytest.raises(StormError, match="fault window has closed"):
+        storm.switch_target("JP")
+
+    assert storm.settings.target == "DE"
+    assert storm.changes == []
+
+
+def test_switch_in_the_fault_window_is_kept_in_the_run_file(tmp_path: Path) -> None:
+    storm = idle_storm(tmp_path)
+    storm.phases = [{"name": FAULT, "start": time.time(), "end": None}]
+
+    storm.switch_target("JP")
+    storm.faults_off()
+
+    run = json.loads((tmp_path / "storm_run.json").read_text())
+    assert run["target"] == "JP"
+    assert [(c["action"], c["previous"], c["target"]) for c in run["changes"]] == [
+        ("switch_target", "DE", "JP"),
+        ("faults_off", "JP", "JP"),
+    ]
+    assert list(storm.settings.profile) == ["JP"]
+    assert faults_state(storm) == "off"
+    assert "DE -> JP" in storm.change_note()
+
+
+def test_faults_in_an_earlier_target_fail_its_containment_hint(tmp_path: Path) -> None:
+    storm = idle_storm(tmp_path)
+    storm.phases = [{"name": FAULT, "start": time.time(), "end": None}]
+    storm.switch_target("JP")
+
+    hint = containment_hint("DE", Measure(requests=100), 3, storm)
+
+    assert hint == "FAIL 3 faults (earlier target)"
+
+
+# -- the web UI in a browser ------------------------------------------------------------
+
+
+def get_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        return json.loads(resp.read())
+
+
+def run_processes(run_dir: Path) -> list[int]:
+    """Pids of every process whose command line names this run's folder."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if str(run_dir) in cmdline:
+            pids.append(int(entry.name))
+    return pids
+
+
+def wait_for(probe: Any, what: str, timeout_s: float) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            value = probe()
+        except OSError:
+            value = None
+        if value:
+            return value
+        time.sleep(0.25)
+    raise AssertionError(f"{what} did not happen within {timeout_s:.0f} s")
+
+
+def jp_faults(proxy_url: str) -> int:
+    counters = get_json(f"{proxy_url}/__faults/counters")
+    return sum(counters.get("JP", {}).values())
+
+
+@pytest.fixture
+def web_storm(tmp_path: Path) -> Iterator[tuple[str, Path, subprocess.Popen[bytes]]]:
+    """Locust with its web UI on a free port; stopped with SIGINT, killed if it hangs."""
+    run_dir = tmp_path / "ui"
+    run_dir.mkdir()
+    port = free_port()
+    cmd = [LOCUST, "-f", str(ROOT / "locustfile.py"), "--web-host", "127.0.0.1"]
+    cmd += ["--web-port", str(port), "--csv", str(run_dir / "storm"), "--generation-s", "4"]
+    # A shell without job control starts its background jobs with SIGINT ignored, and an
+    # ignored signal stays ignored across exec: a handler of our own is reset to the
+    # default instead, so Locust sees SIGINT as a user's Ctrl-C.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with (run_dir / "locust.log").open("wb") as log:
+            # No terminal: Locust's key listener must not read the test runner's input.
+            proc = subprocess.Popen(
+                cmd, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+            )
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: urllib.request.urlopen(url, timeout=2).status == 200, "web UI", 40)
+        yield url, run_dir, proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def start_storm_from_the_form(page: Any) -> None:
+    page.fill("input[name=userCount]", "8")
+    page.fill("input[name=spawnRate]", "8")
+    page.get_by_text("Advanced options").click()
+    page.fill("input[name=runTime]", "60s")
+    page.get_by_text("Custom parameters").click()
+    page.fill("input[name=baseline]", "3s")
+    page.fill("input[name=recovery]", "10s")
+    # Not the command line's DE: the storm must take the target from the form.
+    page.select_option("select[name=faultTarget]", "FR")
+    page.get_by_role("button", name="Start").click()
+
+
+@pytest.mark.skipif(
+    not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is missing: apt-get install chromium"
+)
+def test_blast_radius_tab_fills_and_its_control_moves_the_faults_to_jp(
+    web_storm: tuple[str, Path, subprocess.Popen[bytes]],
+) -> None:
+    url, run_dir, proc = web_storm
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.set_default_timeout(UI_TIMEOUT_MS)
+        page.goto(url)
+        start_storm_from_the_form(page)
+
+        page.get_by_role("tab", name="Blast radius").click()
+        rows = page.locator("table tbody tr")
+        rows.nth(7).wait_for()
+        assert rows.count() == 8
+        # The first poll may come before the storm has read the form: wait for the next.
+        expect(rows.filter(has_text="target").locator("td").first).to_have_text("FR")
+
+        page.get_by_role("tab", name="Download Data").click()
+        page.get_by_role("link", name="Blast radius control").click()
+        page.wait_for_function("document.getElementById('phase').textContent === 'fault'")
+        page.select_option("#region", "JP")
+        page.click("#switch")
+        page.get_by_text("faults now go to JP").wait_for()
+        page.locator("tr[data-region=JP]", has_text="target").wait_for()
+        browser.close()
+
+    run = json.loads((run_dir / "storm_run.json").read_text())
+    assert run["target"] == "JP"
+    assert [(c["action"], c["previous"], c["target"]) for c in run["changes"]] == [
+        ("switch_target", "FR", "JP")
+    ]
+    assert list(get_json(f"{run['proxy']}/__faults/profile")) == ["JP"]
+    wait_for(lambda: jp_faults(run["proxy"]), "a fault injected into JP", 20)
+
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=40)
+    wait_for(lambda: not run_processes(run_dir), "every process of the storm gone", 10)
