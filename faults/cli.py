@@ -8,15 +8,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import json
 import logging
-import os
 import resource
 import secrets
-import signal
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
@@ -25,6 +20,13 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from yarl import URL
 
+from common.service import (
+    check_parent_pid,
+    check_ready_file,
+    public_url,
+    wait_for_stop,
+    write_ready_file,
+)
 from faults.admission import is_loopback
 from faults.app import build_app
 from faults.errors import UsageError
@@ -35,7 +37,6 @@ from faults.upstream import Upstream, redacted_url
 
 log = logging.getLogger(__name__)
 
-PARENT_POLL_S = 0.5
 LEFTOVER_GRACE_S = 0.2
 UPSTREAM_TIMEOUT_S = 30.0
 MAX_PORT = 65535
@@ -100,12 +101,14 @@ def parse_config(argv: list[str] | None) -> Config:
     if not 0 <= args.listen <= MAX_PORT:
         raise UsageError(f"--listen {args.listen}: not a port; pass 0..{MAX_PORT} (0 = any)")
     _check_upstream(args.upstream)
-    for option, path in (("--ledger", args.ledger), ("--ready-file", args.ready_file)):
-        if path is not None and not path.parent.is_dir():
-            raise UsageError(f"{option} {path}: folder {path.parent} does not exist; create it")
+    if args.ledger is not None and not args.ledger.parent.is_dir():
+        raise UsageError(
+            f"--ledger {args.ledger}: folder {args.ledger.parent} does not exist; create it"
+        )
     if args.ready_file is not None:
-        _check_ready_file(args.ready_file)
-    _check_parent_pid(args.parent_pid)
+        check_ready_file(args.ready_file, UsageError)
+    if args.parent_pid is not None:
+        check_parent_pid(args.parent_pid, UsageError)
     _check_token(args.host, args.token)
     if not 0 <= args.summary_interval_s <= 86400:
         raise UsageError(
@@ -156,75 +159,8 @@ def _check_upstream(text: str) -> None:
         )
 
 
-def _check_parent_pid(pid: int | None) -> None:
-    if pid is None:
-        return
-    # kill(0, 0) and kill(-1, 0) signal process groups and succeed, so such a "parent"
-    # would never be seen gone.
-    if pid < 1:
-        raise UsageError(f"--parent-pid {pid}: not a process id; pass the pid (1 or more)")
-    if not _alive(pid):
-        raise UsageError(f"--parent-pid {pid}: no such process; pass a live pid")
-
-
-def _check_ready_file(path: Path) -> None:
-    """Refuse a ready file that could not be written once listening, before anything is."""
-    if path.exists() and not path.is_file():
-        raise UsageError(
-            f"--ready-file {path}: not a regular file (a folder?); pass a file path in a folder"
-        )
-    try:
-        descriptor, probe = tempfile.mkstemp(
-            prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
-        )
-    except OSError as exc:
-        raise UsageError(
-            f"--ready-file {path}: cannot write in {path.parent} ({_reason(exc)}); "
-            "pass a path in a writable folder"
-        ) from None
-    os.close(descriptor)
-    os.unlink(probe)
-
-
 def _reason(exc: OSError) -> str:
     return exc.strerror or type(exc).__name__
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _url_host(host: str) -> str:
-    if host in ("", "0.0.0.0", "::"):
-        return "127.0.0.1"
-    return f"[{host}]" if ":" in host else host
-
-
-def _write_ready_file(path: Path, url: str, seed: int) -> None:
-    # Written to a temporary name in the same folder and renamed, so a reader never sees
-    # half a file; a failure leaves no temporary behind.
-    temporary = ""
-    try:
-        descriptor, temporary = tempfile.mkstemp(
-            prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
-        )
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            json.dump({"url": url, "seed": seed}, handle)
-        os.replace(temporary, path)
-    except OSError as exc:
-        if temporary:
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
-        raise UsageError(
-            f"--ready-file {path}: cannot write it ({_reason(exc)}); "
-            "pass a file path in a writable folder"
-        ) from None
 
 
 async def _listen(runner: web.AppRunner, config: Config) -> int:
@@ -237,26 +173,6 @@ async def _listen(runner: web.AppRunner, config: Config) -> int:
             f"({_reason(exc)}); pick a free port or 0"
         ) from None
     return int(runner.addresses[0][1])
-
-
-async def _until_stopped(parent_pid: int | None) -> str:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    original_parent = os.getppid()
-    while not stop.is_set():
-        try:
-            await asyncio.wait_for(stop.wait(), PARENT_POLL_S)
-        except TimeoutError:
-            if parent_pid is None:
-                continue
-            # A dead parent that is not yet reaped still answers kill(0); being
-            # reparented is then the sign that it is gone.
-            orphaned = parent_pid == original_parent and os.getppid() != parent_pid
-            if orphaned or not _alive(parent_pid):
-                return f"parent process {parent_pid} is gone"
-    return "signal"
 
 
 def _raise_open_files_limit() -> None:
@@ -284,9 +200,9 @@ async def serve(config: Config) -> int:
     try:
         port = await _listen(runner, config)
         ledger.open()
-        url = f"http://{_url_host(config.host)}:{port}"
+        url = public_url(config.host, port)
         if config.ready_file is not None:
-            _write_ready_file(config.ready_file, url, config.seed)
+            write_ready_file(config.ready_file, {"url": url, "seed": config.seed}, UsageError)
         log.info(
             "listening on %s, upstream %s, seed %d, control API %s, profile: %s",
             url,
@@ -295,7 +211,7 @@ async def serve(config: Config) -> int:
             "needs the token" if config.token else "open to loopback",
             config.profile.summary(),
         )
-        reason = await _until_stopped(config.parent_pid)
+        reason = await wait_for_stop(config.parent_pid)
         log.info("shutting down: %s", reason)
     finally:
         await runner.cleanup()

@@ -63,3 +63,25 @@ def services(tmp_path: Path) -> Iterator[list[Service]]:
     yield started
     for service in reversed(started):
         service.stop()
+
+
+def run_module(args: list[str], timeout_s: float = 20.0) -> subprocess.CompletedProcess[str]:
+    """Run `python -m args...` from the project root to completion and capture its output."""
+    return subprocess.run(
+        [sys.executable, "-m", *args],
+        check=False,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+    )
+
+
+def refusal_line(result: subprocess.CompletedProcess[str]) -> str:
+    """Assert exit code 2 with one stderr line and no traceback; return that line."""
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]

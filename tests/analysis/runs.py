@@ -21,6 +21,7 @@ from typing import Any
 from analysis import EXIT_CODES, evaluate
 from analysis.reports import render_json
 from common import REGIONS
+from faults.ledger import COLUMNS
 
 STATS_HEADER = [
     "Type",
@@ -64,19 +65,7 @@ HISTORY_HEADER = [
     "Total Average Content Size",
 ]
 FAILURES_HEADER = ["Method", "Name", "Error", "Occurrences", "First Seen", "Last Seen"]
-LEDGER_HEADER = [
-    "time",
-    "region",
-    "kind",
-    "method",
-    "path",
-    "status",
-    "bytes_promised",
-    "bytes_written",
-    "end",
-    "connected_ms",
-    "params",
-]
+LEDGER_HEADER = list(COLUMNS)
 REPORTS = ("verdict.json", "verdict.md", "junit.xml", "blast_radius.png")
 STARTED_AT = 1700000000.0
 PHASE_SECONDS = {"baseline": 10, "fault": 30, "recovery": 20}
@@ -287,6 +276,7 @@ def _ledger_rows(ledger: list[tuple[Any, ...]]) -> list[list[Any]]:
                 "fin",
                 connected_ms,
                 json.dumps({"keep_fraction": 0.5}),
+                "closed",
             ]
         )
     return rows

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,7 +10,7 @@ import pytest
 
 from analysis.__main__ import main
 from tests.analysis.runs import REPORTS, RunSpec
-from tests.conftest import ROOT
+from tests.conftest import run_module
 
 MakeRun = Callable[..., Path]
 
@@ -176,15 +173,7 @@ def test_count_too_large_for_a_float_is_refused_by_the_cli(make_run: MakeRun) ->
     prefix = make_run()
     rewrite(Path(f"{prefix}_stats.csv"), lambda text: text.replace(",500,", ",1e400,", 1))
 
-    result = subprocess.run(
-        [sys.executable, "-m", "analysis", str(prefix)],
-        check=False,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_module(["analysis", str(prefix)], timeout_s=60)
 
     assert result.returncode == 2
     assert "Traceback" not in result.stderr

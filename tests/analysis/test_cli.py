@@ -2,30 +2,20 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from tests.analysis.runs import REPORTS, RegionLoad, RunSpec
+from tests.conftest import run_module
 
 MakeRun = Callable[..., Path]
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def analyse(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "analysis", *args],
-        check=False,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_module(["analysis", *args], timeout_s=60)
 
 
 def inconclusive() -> RunSpec:

@@ -513,7 +513,7 @@ def test_target_option_overrides_the_run_file(make_run: MakeRun) -> None:
 
 def _ledger_at(prefix: Path, rows: list[tuple[float, str]]) -> None:
     """Replace the run's ledger with truncate rows at STARTED_AT + offset seconds."""
-    wire = ["GET", "/catalog", 200, 9000, 4500, "fin", 3.5, "{}"]
+    wire = ["GET", "/catalog", 200, 9000, 4500, "fin", 3.5, "{}", "closed"]
     cells = [[f"{STARTED_AT + offset:.6f}", region, "truncate", *wire] for offset, region in rows]
     write_csv(Path(f"{prefix}_ledger.csv"), LEDGER_HEADER, cells)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -13,7 +12,7 @@ from dataclasses import dataclass
 from email.message import Message
 from typing import Any
 
-from tests.conftest import ROOT
+from tests.conftest import run_module
 
 
 @dataclass
@@ -38,14 +37,7 @@ def get(url: str, headers: dict[str, str] | None = None, timeout_s: float = 10.0
 
 def run_cli(*args: str, timeout_s: float = 20.0) -> subprocess.CompletedProcess[str]:
     """Run `python -m discovery ARGS...` to completion and capture its output."""
-    return subprocess.run(
-        [sys.executable, "-m", "discovery", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout_s,
-        check=False,
-    )
+    return run_module(["discovery", *args], timeout_s)
 
 
 def wait_until(check: Callable[[], bool], timeout_s: float, what: str) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import start_service
+from tests.conftest import refusal_line, start_service
 from tests.discovery.discovery_http import get, run_cli
 
 NO_UPSTREAM = "http://127.0.0.1:9"
@@ -26,13 +26,7 @@ def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 def _refused(*args: str) -> str:
     """Run the CLI, assert one stderr line and exit 2, and return that line."""
-    result = run_cli(*args)
-
-    assert result.returncode == 2, result.stderr
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    return lines[0]
+    return refusal_line(run_cli(*args))
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import ROOT, Service
+from tests.conftest import ROOT, Service, run_module
 from tests.faults.rawhttp import http_json
 
 
@@ -76,16 +76,7 @@ def start_proxy(upstream_url: str, folder: Path, *options: str, timeout_s: float
 
 def run_faults(*options: str, timeout_s: float = 20.0) -> subprocess.CompletedProcess[str]:
     """Run `python -m faults` to completion (for the exit-code tests)."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run(
-        [sys.executable, "-m", "faults", *options],
-        check=False,
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout_s,
-    )
+    return run_module(["faults", *options], timeout_s)
 
 
 def only(region: str, kind: str, **params: Any) -> dict[str, Any]:

@@ -16,7 +16,7 @@ import pytest
 
 from faults.errors import ProfileError
 from faults.profile import MAX_PROFILE_BYTES, MAX_TYPES, load_profile, parse_profile
-from tests.conftest import Service, free_port
+from tests.conftest import Service, free_port, refusal_line
 from tests.faults.rawhttp import raw_request
 from tests.faults.support import Proxy, run_faults, start_proxy
 
@@ -41,13 +41,7 @@ def _put_raw(url: str, body: bytes) -> tuple[int, str]:
 
 def _refused(*options: str) -> str:
     """Run the proxy, assert the one-line refusal with exit 2, return that line."""
-    result = run_faults(*options)
-
-    assert result.returncode == 2, result.stderr
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    return lines[0]
+    return refusal_line(run_faults(*options))
 
 
 def _profile_file(tmp_path: Path, text: str) -> str:

@@ -55,6 +55,22 @@ def test_parent_pid_that_does_not_exist_exits_2() -> None:
     assert "--parent-pid" in result.stderr
 
 
+def test_parent_pid_of_an_unreaped_zombie_exits_2() -> None:
+    parent = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        parent.kill()
+        os.waitid(os.P_PID, parent.pid, os.WEXITED | os.WNOWAIT)  # exited, still unreaped
+
+        result = run_faults(
+            "--listen", "0", "--upstream", "http://127.0.0.1:9", "--parent-pid", str(parent.pid)
+        )
+    finally:
+        parent.wait()
+
+    assert result.returncode == 2
+    assert f"--parent-pid {parent.pid}: no such process" in result.stderr
+
+
 def test_exits_cleanly_when_the_parent_is_gone(
     upstream: Service, fresh_proxies: list[Proxy], tmp_path: Path
 ) -> None:
