@@ -24,57 +24,93 @@ class Outcome:
     age_s: float | None = None
 
 
+@dataclass(frozen=True)
+class Shape:
+    """Where an API's answer keeps what the checks read; the defaults fit /discover.
+
+    `items_key` may be dotted (`data.items`); an empty `age_key` means the API reports no
+    snapshot age, so staleness is not measured.
+    """
+
+    items_key: str = "items"
+    id_key: str = "id"
+    age_key: str = "age_s"
+
+
 def check_discover(
-    status: int, payload: Any, region: str, min_items: int, searched: bool
+    status: int,
+    payload: Any,
+    region: str,
+    min_items: int,
+    searched: bool,
+    *,
+    shape: Shape | None = None,
 ) -> Outcome:
     """Check one /discover response of `region`; `payload` is the parsed JSON body."""
+    shape = shape or Shape()
     if status != 200:
         return Outcome(f"{UNAVAILABLE}: status {status}")
     if not isinstance(payload, dict):
         return Outcome(f"{DISHONEST}: body is not a JSON object")
 
-    problem = _shape_problem(payload, region) or _items_problem(payload, region)
+    items = dig(payload, shape.items_key)
+    problem = _shape_problem(payload, items, region, shape)
+    if problem is None:
+        problem = _items_problem(items, region, shape)
     if problem is None and not searched:
-        problem = _completeness_problem(payload, min_items)
-    age = payload.get("age_s")
-    age_s = float(age) if isinstance(age, int | float) and not isinstance(age, bool) else None
-    if problem is None and age_s is None:
-        problem = f"{DISHONEST}: age_s missing, staleness unknown"
+        problem = _completeness_problem(payload, items, min_items)
+    age_s = None
+    if shape.age_key:
+        age = payload.get(shape.age_key)
+        age_s = float(age) if isinstance(age, int | float) and not isinstance(age, bool) else None
+        if problem is None and age_s is None:
+            problem = f"{DISHONEST}: {shape.age_key} missing, staleness unknown"
     return Outcome(problem, age_s)
 
 
-def _shape_problem(payload: dict[str, Any], region: str) -> str | None:
-    if payload.get("region") != region:
+def dig(payload: dict[str, Any], dotted: str) -> Any:
+    """The value at a dotted key path, or None."""
+    value: Any = payload
+    for key in dotted.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
+
+
+def _shape_problem(payload: dict[str, Any], items: Any, region: str, shape: Shape) -> str | None:
+    if "region" in payload and payload["region"] != region:
         return f"{DISHONEST}: region {payload.get('region')!r} served for {region}"
-    if not isinstance(payload.get("items"), list):
-        return f"{DISHONEST}: items is not a list"
+    if not isinstance(items, list):
+        return f"{DISHONEST}: {shape.items_key} is not a list"
     return None
 
 
-def _items_problem(payload: dict[str, Any], region: str) -> str | None:
+def _items_problem(items: list[Any], region: str, shape: Shape) -> str | None:
+    # Fields other than the id are checked where the API has them: an external API's
+    # items need not carry a region or a title.
     seen: set[str] = set()
-    for item in payload["items"]:
+    for item in items:
         if not isinstance(item, dict):
             return f"{DISHONEST}: item is not an object"
-        item_id = item.get("id")
-        if not isinstance(item_id, str) or not item_id:
+        item_id = item.get(shape.id_key)
+        if not isinstance(item_id, str | int) or isinstance(item_id, bool) or item_id == "":
             return f"{DISHONEST}: item with null id"
-        if item_id in seen:
+        if str(item_id) in seen:
             return f"{DISHONEST}: duplicated item id"
-        if item.get("region") != region:
+        if "region" in item and item["region"] != region:
             return f"{DISHONEST}: item of region {item.get('region')!r} in {region}"
-        if not isinstance(item.get("title"), str) or not item["title"]:
+        if "title" in item and (not isinstance(item["title"], str) or not item["title"]):
             return f"{DISHONEST}: item with empty title"
-        seen.add(item_id)
+        seen.add(str(item_id))
     return None
 
 
-def _completeness_problem(payload: dict[str, Any], min_items: int) -> str | None:
+def _completeness_problem(payload: dict[str, Any], items: list[Any], min_items: int) -> str | None:
     # Counts are bucketed into the message so that Locust groups the failures into a
     # few rows instead of one row per distinct count.
-    items = payload["items"]
     if len(items) < min_items:
         return f"{DISHONEST}: partial catalogue, fewer than {min_items} items"
-    if payload.get("snapshot_items") != len(items):
+    if "snapshot_items" in payload and payload["snapshot_items"] != len(items):
         return f"{DISHONEST}: item count differs from snapshot_items"
     return None

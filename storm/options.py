@@ -80,6 +80,45 @@ def add_arguments(parser: Any) -> None:
         "the API's ingest at http://127.0.0.1:PORT.",
     )
     group.add_argument(
+        "--read-path",
+        default="/discover",
+        include_in_web_ui=False,
+        help="Path the users read on --host (default /discover).",
+    )
+    group.add_argument(
+        "--region-param",
+        default="region",
+        include_in_web_ui=False,
+        help="Query parameter carrying the region on reads; empty: use --region-header.",
+    )
+    group.add_argument(
+        "--region-header",
+        default="",
+        include_in_web_ui=False,
+        help="Header carrying the region on reads, instead of the query parameter.",
+    )
+    group.add_argument(
+        "--search-param",
+        default="q",
+        include_in_web_ui=False,
+        help="Query parameter of a search read; empty: no search reads.",
+    )
+    group.add_argument(
+        "--items-key",
+        default="items",
+        include_in_web_ui=False,
+        help="Where a read's item list is in the JSON answer (dotted: data.items).",
+    )
+    group.add_argument(
+        "--id-key", default="id", include_in_web_ui=False, help="Key of an item's id."
+    )
+    group.add_argument(
+        "--age-key",
+        default="age_s",
+        include_in_web_ui=False,
+        help="Key of the snapshot age in seconds in a read's answer; empty: not reported.",
+    )
+    group.add_argument(
         "--cache-db",
         default="",
         include_in_web_ui=False,
@@ -148,6 +187,10 @@ def settings_from(options: argparse.Namespace) -> StormSettings:
         raise StormError(f"--proxy-port {options.proxy_port}: use 0 (any free port) to 65535")
     if getattr(options, "cache_db", "") and not options.host:
         raise StormError("--cache-db reads an external stack's cache: give --host as well")
+    if not str(getattr(options, "read_path", "/")).startswith("/"):
+        raise StormError(f"--read-path {options.read_path}: start it with /")
+    if not getattr(options, "region_param", "x") and not getattr(options, "region_header", ""):
+        raise StormError("--region-param is empty: give --region-header, or the region is lost")
     if options.min_items < 1:
         raise StormError(f"--min-items {options.min_items}: use a positive count")
     if options.generation_s <= 0:

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 import random
+from urllib.parse import urlencode
 
 from locust import between, task
 from locust.contrib.fasthttp import FastHttpUser
 
 from common import REGIONS
-from storm.checks import check_discover
+from storm.checks import Shape, check_discover
 from storm.phases import board
 
 SEARCH_WORDS = ("drama", "comedy", "live", "music", "travel", "science", "cooking", "sport")
@@ -32,23 +33,41 @@ class RegionUser(FastHttpUser):
 
     def on_start(self) -> None:
         options = self.environment.parsed_options
-        if options is not None:
-            self.min_items = int(getattr(options, "min_items", self.min_items))
+        self.path = str(getattr(options, "read_path", "/discover"))
+        self.region_param = str(getattr(options, "region_param", "region"))
+        self.region_header = str(getattr(options, "region_header", ""))
+        self.search_param = str(getattr(options, "search_param", "q"))
+        self.min_items = int(getattr(options, "min_items", self.min_items))
+        self.shape = Shape(
+            items_key=str(getattr(options, "items_key", "items")),
+            id_key=str(getattr(options, "id_key", "id")),
+            age_key=str(getattr(options, "age_key", "age_s")),
+        )
+        self.headers = {self.region_header: self.region} if self.region_header else {}
+
+    def _url(self, **query: str) -> str:
+        if self.region_param and not self.region_header:
+            query = {self.region_param: self.region, **query}
+        return f"{self.path}?{urlencode(query)}" if query else self.path
 
     @task(3)
     def discover(self) -> None:
         phase = board.current
-        name = f"/discover [{self.region}] {phase}"
-        self._read(f"/discover?region={self.region}", name, phase, False)
+        self._read(self._url(), f"{self.path} [{self.region}] {phase}", phase, False)
 
     @task(1)
     def search(self) -> None:
+        if not self.search_param:
+            return self.discover()
         phase = board.current
-        url = f"/discover?region={self.region}&q={random.choice(SEARCH_WORDS)}"
-        self._read(url, f"/discover?q [{self.region}] {phase}", phase, True)
+        url = self._url(**{self.search_param: random.choice(SEARCH_WORDS)})
+        name = f"{self.path}?{self.search_param} [{self.region}] {phase}"
+        self._read(url, name, phase, True)
+        return None
 
     def _read(self, url: str, name: str, phase: str, searched: bool) -> None:
-        with self.client.get(url, name=name, catch_response=True) as resp:
+        headers = self.headers or None
+        with self.client.get(url, name=name, catch_response=True, headers=headers) as resp:
             payload = None
             if resp.status_code == 200:
                 try:
@@ -57,7 +76,12 @@ class RegionUser(FastHttpUser):
                     resp.failure("dishonest: body is not JSON")
                     return
             outcome = check_discover(
-                resp.status_code or 0, payload, self.region, self.min_items, searched
+                resp.status_code or 0,
+                payload,
+                self.region,
+                self.min_items,
+                searched,
+                shape=self.shape,
             )
             if outcome.problem is not None:
                 resp.failure(outcome.problem)

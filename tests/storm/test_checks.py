@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from storm.checks import check_discover
+from storm.checks import Outcome, Shape, check_discover
 
 
 def payload(region: str = "DE", count: int = 60, **overrides: Any) -> dict[str, Any]:
@@ -91,3 +91,29 @@ def test_missing_age_is_dishonest() -> None:
     del body["age_s"]
     outcome = check_discover(200, body, "DE", 50, searched=False)
     assert outcome.problem == "dishonest: age_s missing, staleness unknown"
+
+
+def test_items_found_under_a_dotted_key_of_another_api() -> None:
+    body = {"data": {"videos": [{"uid": n} for n in range(60)]}}
+    shape = Shape(items_key="data.videos", id_key="uid", age_key="")
+    outcome = check_discover(200, body, "DE", 50, searched=False, shape=shape)
+    assert outcome == Outcome(None, None)
+
+
+def test_missing_list_under_the_configured_key_is_dishonest() -> None:
+    shape = Shape(items_key="data.videos", age_key="")
+    outcome = check_discover(200, {"data": {}}, "DE", 50, searched=False, shape=shape)
+    assert outcome.problem == "dishonest: data.videos is not a list"
+
+
+def test_api_without_age_reports_no_staleness() -> None:
+    body = payload()
+    del body["age_s"]
+    outcome = check_discover(200, body, "DE", 50, searched=False, shape=Shape(age_key=""))
+    assert outcome == Outcome(None, None)
+
+
+def test_configured_minimum_applies_to_another_api() -> None:
+    body = {"items": [{"id": n} for n in range(10)]}
+    outcome = check_discover(200, body, "DE", 20, searched=False, shape=Shape(age_key=""))
+    assert outcome.problem == "dishonest: partial catalogue, fewer than 20 items"
