@@ -52,7 +52,6 @@ def add_arguments(parser: Any) -> None:
         "--ingest",
         choices=list(INGEST_MODES),
         default="hardened",
-        include_in_web_ui=False,
         help="Ingest of the embedded stack: hardened, or naive (falls for the lies).",
     )
     group.add_argument(

@@ -135,6 +135,17 @@ class Storm:
             str(self.settings.min_items),
         ]
 
+    def _switch_ingest(self) -> None:
+        """Restart the discovery service with the ingest the form asked for, on a fresh
+        cache, before any user of this test reads it."""
+        (self.prefix.parent / "discovery.db").unlink(missing_ok=True)
+        for suffix in ("-wal", "-shm"):
+            (self.prefix.parent / f"discovery.db{suffix}").unlink(missing_ok=True)
+        self.discovery_url = self.stack.restart("discovery", self._discovery_args()).url
+        self.environment.host = self.discovery_url
+        wait_until(self._warm, "caching every region", WARM_TIMEOUT_S)
+        log.info("discovery restarted with the %s ingest", self.settings.ingest)
+
     def _warm(self) -> bool:
         if not self.stack.alive():
             raise_dead(self.stack)
@@ -153,7 +164,10 @@ class Storm:
         if options is not None and not options.headless:
             try:
                 check_users(options)
+                running = self.settings.ingest
                 self.settings = settings_from(options)
+                if self.discovery_url and self.settings.ingest != running:
+                    self._switch_ingest()
             except StormError as exc:
                 log.error("cannot start the storm: %s", exc)
                 if self.environment.runner is not None:

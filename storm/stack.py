@@ -89,16 +89,29 @@ class Stack:
             if child.proc.poll() is None:
                 child.proc.terminate()
         for child in reversed(self.children):
-            try:
-                child.proc.wait(timeout=STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                log.warning("%s ignored SIGTERM; killing pid %d", child.name, child.proc.pid)
-                child.proc.kill()
-                child.proc.wait(timeout=STOP_TIMEOUT_S)
+            end(child)
         self.children.clear()
+
+    def restart(self, name: str, args: list[str]) -> Child:
+        """Stop the child called `name` and start it again with other arguments."""
+        for child in [c for c in self.children if c.name == name]:
+            child.proc.terminate()
+            end(child)
+            self.children.remove(child)
+        return self.start(name, args)
 
     def alive(self) -> bool:
         return all(child.proc.poll() is None for child in self.children)
+
+
+def end(child: Child) -> None:
+    """Wait for a child told to stop; kill it if it ignores SIGTERM."""
+    try:
+        child.proc.wait(timeout=STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        log.warning("%s ignored SIGTERM; killing pid %d", child.name, child.proc.pid)
+        child.proc.kill()
+        child.proc.wait(timeout=STOP_TIMEOUT_S)
 
 
 def last_line(path: Path) -> str:
