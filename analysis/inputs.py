@@ -32,6 +32,7 @@ STATS_COLUMNS = ("Type", "Name", "Request Count", "Failure Count", "95%")
 FAILURES_COLUMNS = ("Method", "Name", "Error", "Occurrences")
 # The ledger columns the verdict reads; the proxy writes more, and may add columns at the end.
 LEDGER_COLUMNS = ("time", "region", "kind", "connected_ms")
+PROFILE_KIND = "profile"
 # Only what the timeline needs is read from the history, each column parsed as it is read:
 # the file has a row per name per second, millions for a day-long storm.
 HISTORY_DTYPES = {
@@ -286,6 +287,8 @@ def _load_ledger(path: Path) -> pd.DataFrame | None:
             }
         )
     frame = _read_csv(path, LEDGER_COLUMNS)
+    # Rows of kind `profile` record when the proxy's profile changed: control, not faults.
+    frame = frame[frame["kind"].str.strip() != PROFILE_KIND]
     return pd.DataFrame(
         {
             "region": frame["region"].str.strip().str.upper(),

@@ -18,11 +18,10 @@ from aiohttp import web
 from faults.errors import ProfileError
 from faults.ledger import sanitized_path
 from faults.profile import MAX_PROFILE_BYTES, check_profile_size, parse_profile
-from faults.proxy import FaultProxy
+from faults.proxy import CONTROL_PREFIX, FaultProxy
 
 log = logging.getLogger(__name__)
 
-CONTROL_PREFIX = "/__faults/"
 CONTROL_PATHS = ("health", "profile", "counters", "reset")
 PROXY_KEY: web.AppKey[FaultProxy] = web.AppKey("proxy")
 

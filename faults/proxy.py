@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 DEFAULT_SUMMARY_INTERVAL_S = 10.0
 # How long in-flight requests may finish on their own at shutdown.
 SHUTDOWN_GRACE_S = 1.0
+# The ledger's kind for a profile change; it is a record of control, not a fault.
+PROFILE_KIND = "profile"
+CONTROL_PREFIX = "/__faults/"
 # How long a cancelled request may take to reset its connection and write its ledger row.
 ABORT_WAIT_S = 0.5
 
@@ -67,7 +70,32 @@ class FaultProxy:
     def install(self, profile: Profile) -> None:
         """Swap in a new profile; its regions' draw sequences start afresh."""
         self.dice = Dice(profile, self.seed)
+        self._record_profile(profile)
         log.info("profile installed (seed %d): %s", self.seed, profile.summary())
+
+    def _record_profile(self, profile: Profile) -> None:
+        """Record the change in the ledger as rows of kind `profile`, one per region the
+        new profile names (region empty when it names none: faults off), so the ledger
+        alone tells when each region's lies began and ended."""
+        now = time.time()
+        specs = {region: faults.as_json() for region, faults in profile.regions.items()}
+        for region, spec in (specs or {"": {}}).items():
+            self.ledger.record(
+                LedgerRow(
+                    time=now,
+                    region=region,
+                    kind=PROFILE_KIND,
+                    method="PUT",
+                    path=f"{CONTROL_PREFIX}profile",
+                    status=200,
+                    bytes_promised=None,
+                    bytes_written=0,
+                    end="complete",
+                    connected_ms=0.0,
+                    params=spec,
+                    connection="reusable",
+                )
+            )
 
     def reset(self) -> None:
         """Zero the counters and restart every region's draws; the ledger keeps its rows."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Callable
 from pathlib import Path
 
@@ -558,3 +559,22 @@ def test_without_phases_in_the_run_file_every_ledger_row_counts(make_run: MakeRu
     _, verdict = judged(prefix)
 
     assert check(verdict, "DE", "faults_injected")["value"] == 2
+
+
+def test_profile_change_rows_are_not_faults(make_run: MakeRun) -> None:
+    prefix = make_run()
+    _ledger_at(prefix, [(20.0, "DE")])
+    control = ["PUT", "/__faults/profile", 200, "", 0, "complete", 0.0, "{}", "reusable"]
+    with Path(f"{prefix}_ledger.csv").open("a", newline="") as file:
+        csv.writer(file).writerows(
+            [
+                [f"{STARTED_AT + 10:.6f}", "JP", "profile", *control],
+                [f"{STARTED_AT + 40:.6f}", "", "profile", *control],
+            ]
+        )
+
+    code, verdict = judged(prefix)
+
+    assert code == 0
+    assert check(verdict, "DE", "faults_injected")["value"] == 1
+    assert check(verdict, "JP", "ledger_rows")["value"] == 0

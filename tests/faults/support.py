@@ -33,6 +33,13 @@ class Proxy:
         assert status == 200, body
 
     def ledger_rows(self) -> list[dict[str, str]]:
+        """The ledger's fault rows (profile changes left out: see profile_rows)."""
+        return [row for row in self.all_rows() if row["kind"] != "profile"]
+
+    def profile_rows(self) -> list[dict[str, str]]:
+        return [row for row in self.all_rows() if row["kind"] == "profile"]
+
+    def all_rows(self) -> list[dict[str, str]]:
         with self.ledger_path.open(newline="") as handle:
             return list(csv.DictReader(handle))
 

@@ -174,3 +174,17 @@ def test_ledger_counts_exactly_what_a_leaving_client_received(proxy: Proxy) -> N
     assert row["end"] == "client_gone"
     assert int(row["bytes_written"]) == len(body) > 10
     assert body == catalog_body("DE")[: len(body)]
+
+
+def test_profile_change_is_a_ledger_row_per_region(proxy: Proxy) -> None:
+    before = len(proxy.profile_rows())
+    proxy.put_profile(only("JP", "truncate"))
+    proxy.put_profile({})
+
+    rows = proxy.profile_rows()[before:]
+    assert [(row["region"], row["kind"], row["method"]) for row in rows] == [
+        ("JP", "profile", "PUT"),
+        ("", "profile", "PUT"),
+    ]
+    assert json.loads(rows[0]["params"])["types"] == ["truncate"]
+    assert float(rows[0]["time"]) <= float(rows[1]["time"])
