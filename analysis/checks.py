@@ -303,7 +303,7 @@ def dishonest_check(facts: RegionFacts) -> Check:
         for name, stats in facts.phases.items()
         if name != WHOLE_RUN and stats.dishonest
     ]
-    detail = f"{count} dishonest responses"
+    detail = f"{count} dishonest response" + ("" if count == 1 else "s")
     if per_phase:
         detail += f" ({', '.join(per_phase)})"
     if whole.dishonest_messages:
