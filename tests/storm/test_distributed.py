@@ -11,7 +11,7 @@ from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCUST = str(Path(sys.executable).with_name("locust"))
-THRESHOLDS = ROOT / "tests" / "storm" / "short_storm_thresholds.json"
+THRESHOLDS = ROOT / "profiles" / "short_storm_thresholds.json"
 
 
 def test_master_and_two_workers_judge_every_region(tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ from tests.conftest import Service, free_port, start_service
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCUST = str(Path(sys.executable).with_name("locust"))
-THRESHOLDS = ROOT / "tests" / "storm" / "short_storm_thresholds.json"
+THRESHOLDS = ROOT / "profiles" / "short_storm_thresholds.json"
 QUERY = "SELECT region, count(*), group_concat(id) FROM items GROUP BY region"
 
 

@@ -21,7 +21,7 @@ LOCUST = str(Path(sys.executable).with_name("locust"))
 
 
 # Short storms on a small machine: a 95 % bound that a few hundred requests can decide.
-THRESHOLDS = ROOT / "tests" / "storm" / "short_storm_thresholds.json"
+THRESHOLDS = ROOT / "profiles" / "short_storm_thresholds.json"
 
 
 def storm_cmd(run_dir: Path, *extra: str, duration: str = "24s") -> list[str]:
