@@ -5,13 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 from faults.kinds import (
+    chunked_truncate,
     clock_skew,
+    complete_then_close,
     dribble_then_reset,
+    encoding_truncate,
     flap,
     lie_length,
+    retry_after_lie,
     slowloris,
     truncate,
+    unframed_truncate,
     valid_garbage,
+    wrong_body_type,
 )
 from faults.kinds.base import Kind
 
@@ -25,6 +31,12 @@ KINDS: dict[str, Kind[Any]] = {
         flap.KIND,
         clock_skew.KIND,
         dribble_then_reset.KIND,
+        complete_then_close.KIND,
+        chunked_truncate.KIND,
+        unframed_truncate.KIND,
+        encoding_truncate.KIND,
+        wrong_body_type.KIND,
+        retry_after_lie.KIND,
     )
 }
 

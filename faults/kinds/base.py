@@ -8,6 +8,7 @@ reply unaltered and records no fault.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
@@ -94,11 +95,41 @@ class Kind(Generic[P]):
     needs_body: bool = True
 
 
+# zlib's wbits 32 + 15: accept a zlib or a gzip header, whichever the body has.
+AUTO_HEADER_WBITS = 47
+
+
 def framed_headers(reply: UpstreamReply, content_length: int) -> list[tuple[str, str]]:
     """The reply's end-to-end headers plus the Content-Length the fault chooses to promise."""
-    headers = [(name, value) for name, value in reply.headers.items()]
-    headers.append(("Content-Length", str(content_length)))
-    return headers
+    return unframed_headers(reply, ("Content-Length", str(content_length)))
+
+
+def unframed_headers(reply: UpstreamReply, *framing: tuple[str, str]) -> list[tuple[str, str]]:
+    """The reply's end-to-end headers plus the framing headers the fault chooses to send.
+
+    The reply never carries Content-Length or Transfer-Encoding itself (they are
+    hop-by-hop or rewritten by each hop), so `framing` alone says how the body is framed.
+    """
+    return [*reply.headers.items(), *framing]
+
+
+def content_encoding(reply: UpstreamReply) -> str:
+    """The reply's Content-Encoding in lower case, `identity` when it has none."""
+    return reply.headers.get("Content-Encoding", "identity").strip().lower() or "identity"
+
+
+def decoded_body(reply: UpstreamReply) -> bytes | None:
+    """The reply's body with a gzip or deflate encoding undone; None for other encodings
+    or a stream that does not decode."""
+    encoding = content_encoding(reply)
+    if encoding == "identity":
+        return reply.body
+    if encoding not in ("gzip", "x-gzip", "deflate"):
+        return None
+    try:
+        return zlib.decompress(reply.body, wbits=AUTO_HEADER_WBITS)
+    except zlib.error:
+        return None
 
 
 def wire_outcome(wire: Wire, end: End, connection: Connection = "closed") -> Outcome:
