@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from discovery.errors import StoreError, UsageError
-from discovery.ingest import INGEST_MODES, IngestSettings
+from discovery.ingest import BUGS, INGEST_MODES, IngestSettings, UnknownBugError, parse_bugs
 from discovery.runtime import Listen
 from discovery.service import ServeOptions, run_service
 from discovery.upstream import UpstreamOptions, run_upstream
@@ -51,6 +51,25 @@ def positive_int(text: str) -> int:
     return int(text)
 
 
+def fraction(text: str) -> float:
+    """argparse type: a number from 0 to 1 (below 1)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number from 0 to below 1")
+    return value
+
+
+def bug_names(text: str) -> frozenset[str]:
+    """argparse type: comma-separated bug names, `all`, or nothing."""
+    try:
+        return parse_bugs(text)
+    except UnknownBugError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def add_listen_options(parser: argparse.ArgumentParser) -> None:
     """Options every child process accepts."""
     parser.add_argument("--listen", type=int, default=0, metavar="PORT", help="0 = any free port")
@@ -73,13 +92,35 @@ def build_parser() -> OneLineParser:
     add_listen_options(serve)
     serve.add_argument("--upstream", required=True, metavar="URL")
     serve.add_argument("--db", required=True, type=Path, metavar="PATH")
-    serve.add_argument("--ingest", choices=INGEST_MODES, default="hardened")
+    serve.add_argument(
+        "--ingest", choices=INGEST_MODES, default="hardened", help="naive: every bug on"
+    )
+    serve.add_argument(
+        "--bugs",
+        type=bug_names,
+        default=frozenset(),
+        metavar="NAMES",
+        help=f"comma-separated bugs to switch on, or all: {', '.join(BUGS)}",
+    )
+    serve.add_argument("--format", choices=("ndjson", "json"), default="ndjson")
     serve.add_argument("--interval-s", type=positive_float, default=2.0)
     serve.add_argument("--deadline-s", type=positive_float, default=3.0)
     serve.add_argument("--min-items", type=positive_int, default=50)
+    serve.add_argument(
+        "--shrink-floor",
+        type=fraction,
+        default=0.5,
+        help="refuse a catalog under this share of the last snapshot; 0: no check",
+    )
     serve.add_argument("--min-bytes-per-s", type=positive_float, default=8192.0)
     serve.add_argument("--trip-after", type=positive_int, default=3)
     serve.add_argument("--cooldown-s", type=positive_float, default=5.0)
+    serve.add_argument(
+        "--max-cooldown-s",
+        type=positive_float,
+        default=10.0,
+        help="the longest a Retry-After keeps a region's breaker open",
+    )
     return parser
 
 
@@ -92,13 +133,16 @@ def serve_options(args: argparse.Namespace) -> ServeOptions:
     """Return the ServeOptions parsed into `args`."""
     settings = IngestSettings(
         upstream_url=args.upstream,
+        body_format=args.format,
         deadline_s=args.deadline_s,
         min_items=args.min_items,
+        shrink_floor=args.shrink_floor,
         min_bytes_per_s=args.min_bytes_per_s,
         trip_after=args.trip_after,
         cooldown_s=args.cooldown_s,
+        max_cooldown_s=args.max_cooldown_s,
     )
-    return ServeOptions(listen_of(args), args.db, settings, args.ingest, args.interval_s)
+    return ServeOptions(listen_of(args), args.db, settings, args.ingest, args.interval_s, args.bugs)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -2,6 +2,7 @@
 
 Regions never share a loop iteration, a lock held across network IO or a connection
 pool, so one region's hanging, slow or failing upstream cannot delay another's refresh.
+The serial_loop bug replaces the tasks with one loop over every region in turn.
 """
 
 from __future__ import annotations
@@ -35,10 +36,29 @@ async def refresh_once(ingestor: Ingestor, region: str) -> IngestOutcome:
     return outcome
 
 
-def start_cron(
+async def refresh_all_forever(
     ingestor: Ingestor, regions: tuple[str, ...], interval_s: float
+) -> None:
+    """serial_loop: refresh every region in turn, then wait out the rest of `interval_s`.
+
+    A region whose attempt takes the whole deadline holds every region behind it.
+    """
+    while True:
+        started = time.monotonic()
+        for region in regions:
+            await refresh_once(ingestor, region)
+        elapsed_s = time.monotonic() - started
+        await asyncio.sleep(max(0.0, interval_s - elapsed_s))
+
+
+def start_cron(
+    ingestor: Ingestor, regions: tuple[str, ...], interval_s: float, serial: bool = False
 ) -> list[asyncio.Task[None]]:
-    """Start one refresh task per region and return them (cancel them to stop)."""
+    """Start one refresh task per region (one task for all with `serial`) and return them
+    (cancel them to stop)."""
+    if serial:
+        loop = refresh_all_forever(ingestor, regions, interval_s)
+        return [asyncio.create_task(loop, name="ingest-serial")]
     return [
         asyncio.create_task(refresh_forever(ingestor, region, interval_s), name=f"ingest-{region}")
         for region in regions

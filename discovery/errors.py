@@ -30,3 +30,16 @@ class IngestError(DiscoveryError):
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
+
+
+class StatusError(IngestError):
+    """The upstream answered another status than 200 (or 304).
+
+    `retry_after` is the raw Retry-After header of a 429 or 503, None otherwise; the
+    breaker decides what to make of it.
+    """
+
+    def __init__(self, status: int, retry_after: str | None = None) -> None:
+        super().__init__("status", f"upstream answered HTTP {status}")
+        self.status = status
+        self.retry_after = retry_after

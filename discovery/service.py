@@ -12,7 +12,7 @@ from common.regions import REGIONS
 from discovery import api
 from discovery.cron import start_cron, stop_cron
 from discovery.errors import UsageError
-from discovery.ingest import INGEST_MODES, IngestSettings, make_ingestor
+from discovery.ingest import INGEST_MODES, IngestSettings, make_ingestor, mode_bugs
 from discovery.runtime import Listen, check_listen, serve_until_stopped
 from discovery.store import open_store
 
@@ -28,6 +28,7 @@ class ServeOptions:
     ingest: IngestSettings
     ingest_mode: str = "hardened"
     interval_s: float = 2.0
+    bugs: frozenset[str] = frozenset()
 
 
 def check_upstream_url(url: str) -> None:
@@ -79,17 +80,20 @@ def remove_database(path: Path) -> None:
 
 async def _serve(options: ServeOptions) -> None:
     store = open_store(options.db_path)
-    ingestor = make_ingestor(options.ingest_mode, store, options.ingest)
+    bugs = mode_bugs(options.ingest_mode, options.bugs)
+    ingestor = make_ingestor(options.ingest_mode, store, options.ingest, bugs)
     tasks = []
 
     async def start_ingest(url: str) -> None:
         logger.info(
-            "ingest=%s upstream=%s db=%s",
+            "ingest=%s bugs=%s upstream=%s db=%s",
             options.ingest_mode,
+            ",".join(sorted(bugs)) or "-",
             options.ingest.upstream_url,
             options.db_path,
         )
-        tasks.extend(start_cron(ingestor, REGIONS, options.interval_s))
+        serial = "serial_loop" in bugs
+        tasks.extend(start_cron(ingestor, REGIONS, options.interval_s, serial=serial))
 
     try:
         await serve_until_stopped(api.create_app(store), options.listen, start_ingest)

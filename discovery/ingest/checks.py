@@ -13,11 +13,14 @@ from dataclasses import dataclass
 from typing import TypeGuard
 
 from discovery.catalog import Item
-from discovery.errors import IngestError
+from discovery.errors import IngestError, StatusError
 
 MAX_BODY_BYTES = 4 * 1024 * 1024
 # zlib window bits accepting a gzip or a zlib header (RFC 1952 / RFC 1950).
 GZIP_OR_ZLIB_WBITS = 32 + zlib.MAX_WBITS
+JSON = "application/json"
+NDJSON = "application/x-ndjson"
+RETRY_AFTER_STATUSES = (429, 503)
 
 
 @dataclass(frozen=True)
@@ -30,10 +33,22 @@ class CatalogDocument:
     items: list[object]
 
 
-def check_status(status: int) -> None:
-    """Only a 200 carries a catalog (a 304 is handled before this check)."""
+def check_status(status: int, retry_after: str | None) -> None:
+    """Only a 200 carries a catalog (a 304 is handled before this check).
+
+    A 429 or 503 keeps its Retry-After (RFC 9110 section 10.2.3) for the breaker.
+    """
     if status != 200:
-        raise IngestError("status", f"upstream answered HTTP {status}")
+        kept = retry_after if status in RETRY_AFTER_STATUSES else None
+        raise StatusError(status, kept)
+
+
+def check_content_type(content_type: str | None, expected: str) -> None:
+    """The body must be the media type asked for: an HTML error page is not a catalog."""
+    media_type = (content_type or "").partition(";")[0].strip().lower()
+    if media_type != expected:
+        shown = repr(content_type[:60]) if content_type else "missing"
+        raise IngestError("content_type", f"Content-Type {shown}, asked for {expected}")
 
 
 def check_promised_size(promised_bytes: int | None) -> None:
@@ -75,22 +90,48 @@ def check_length(received_bytes: int, promised_bytes: int | None) -> None:
         )
 
 
-def decode_body(raw: bytes, content_encoding: str | None) -> bytes:
-    """Undo gzip/deflate and insist the compressed stream was complete (trailer included)."""
-    encoding = (content_encoding or "identity").strip().lower()
-    if encoding == "identity":
-        return raw
-    if encoding not in ("gzip", "x-gzip", "deflate"):
-        raise IngestError("encoding", f"unsupported Content-Encoding {encoding!r}")
-    decompressor = zlib.decompressobj(GZIP_OR_ZLIB_WBITS)
-    try:
-        body = decompressor.decompress(raw, MAX_BODY_BYTES + 1)
-    except zlib.error as exc:
-        raise IngestError("encoding", f"corrupt {encoding} body: {exc}") from exc
-    check_received_size(len(body))
-    if not decompressor.eof:
-        raise IngestError("encoding", f"{encoding} body ends before its trailer")
-    return body
+class Decoder:
+    """Undoes a Content-Encoding chunk by chunk, with the body size cap on its output.
+
+    `finish(check_trailer=True)` insists the compressed stream ended with its trailer
+    (gzip's CRC and length, RFC 1952 section 2.3.1): zlib happily returns what it has
+    of a stream cut short, and aiohttp's own decoder does not look for the trailer.
+    """
+
+    def __init__(self, content_encoding: str | None) -> None:
+        self.encoding = (content_encoding or "identity").strip().lower() or "identity"
+        if self.encoding not in ("identity", "gzip", "x-gzip", "deflate"):
+            raise IngestError("encoding", f"unsupported Content-Encoding {self.encoding!r}")
+        self._zlib = None if self.encoding == "identity" else zlib.decompressobj(GZIP_OR_ZLIB_WBITS)
+        self._size = 0
+
+    def feed(self, raw: bytes) -> bytes:
+        """Return the decoded bytes of the next raw chunk."""
+        if self._zlib is None:
+            return self._counted(raw)
+        try:
+            return self._counted(self._zlib.decompress(raw, MAX_BODY_BYTES + 1 - self._size))
+        except zlib.error as exc:
+            raise IngestError("encoding", f"corrupt {self.encoding} body: {exc}") from exc
+
+    def finish(self, check_trailer: bool) -> bytes:
+        """Return what is left; with `check_trailer`, refuse a stream cut before its end."""
+        if self._zlib is None:
+            return b""
+        if check_trailer and not self._zlib.eof:
+            raise IngestError("encoding", f"{self.encoding} body ends before its trailer")
+        return self._counted(self._zlib.flush())
+
+    def _counted(self, decoded: bytes) -> bytes:
+        self._size += len(decoded)
+        check_received_size(self._size)
+        return decoded
+
+
+def decode_body(raw: bytes, content_encoding: str | None, check_trailer: bool = True) -> bytes:
+    """Undo gzip/deflate of a whole body and (by default) insist its trailer arrived."""
+    decoder = Decoder(content_encoding)
+    return decoder.feed(raw) + decoder.finish(check_trailer)
 
 
 def parse_json(body: bytes) -> object:
@@ -99,6 +140,47 @@ def parse_json(body: bytes) -> object:
         return json.loads(body)
     except (UnicodeDecodeError, ValueError) as exc:
         raise IngestError("json", f"body is not JSON: {exc}") from exc
+
+
+def parse_ndjson(body: bytes, check_framing: bool = True) -> list[object]:
+    """Parse one JSON value per line; with `check_framing`, the last line must be ended.
+
+    A body cut inside a line mostly fails to parse; one cut just before a line's
+    newline would parse, and only the missing newline tells.
+    """
+    if check_framing:
+        check_last_line_ended(body)
+    return [parse_line(number, line) for number, line in enumerate(body.splitlines()) if line]
+
+
+def check_last_line_ended(body: bytes) -> None:
+    """Every NDJSON line ends with a newline; a body that does not was cut in a line."""
+    if body.strip() and not body.endswith(b"\n"):
+        raise IngestError("json", "the last NDJSON line has no newline: the body was cut")
+
+
+def parse_line(number: int, line: bytes) -> object:
+    """Parse NDJSON line `number` (counted from 0)."""
+    try:
+        return json.loads(line)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise IngestError("json", f"NDJSON line {number} is not JSON: {exc}") from exc
+
+
+def check_generation_header(text: str | None) -> int:
+    """An NDJSON catalog has no envelope: X-Generation carries its generation."""
+    value = (text or "").strip()
+    if not (value.isascii() and value.isdigit() and len(value) <= 18):
+        raise IngestError("shape", f"X-Generation {text!r} is not a whole number")
+    return int(value)
+
+
+def check_line_count(lines: int, header_count: str | None) -> None:
+    """X-Item-Count is the only count an NDJSON body has: it must be sent and match."""
+    if header_count is None:
+        raise IngestError("count", "no X-Item-Count: nothing says the stream is whole")
+    if header_count.strip() != str(lines):
+        raise IngestError("count", f"X-Item-Count says {header_count!r}, {lines} lines arrived")
 
 
 def check_shape(document: object) -> CatalogDocument:
@@ -142,18 +224,36 @@ def check_min_items(item_count: int, min_items: int) -> None:
         raise IngestError("too_few_items", f"{item_count} items < minimum {min_items}")
 
 
+def check_shrink(item_count: int, previous_count: int | None, floor: float) -> None:
+    """Refuse a catalog smaller than `floor` times the region's last stored snapshot.
+
+    Garbage can be self-consistent and still above the absolute minimum: a list cut to a
+    third with its counts rewritten. The trade-off: a real catalog that loses more than
+    that share at once is refused too, and the region serves its last snapshot (stale,
+    its age growing) until the floor is lowered (`--shrink-floor 0` turns it off). It
+    compares with the last snapshot only, so a slow decline passes step by step.
+    """
+    if previous_count and floor > 0 and item_count < previous_count * floor:
+        raise IngestError(
+            "shrink",
+            f"{item_count} items < {floor:g} x the {previous_count} of the last snapshot",
+        )
+
+
 def check_items(items: list[object], region: str) -> list[Item]:
     """Every item needs non-empty string id and title, a string description, the right
     region, and an id no other item has."""
-    checked: list[Item] = []
     seen: set[str] = set()
-    for index, raw in enumerate(items):
-        item = _check_item(index, raw, region)
-        if item["id"] in seen:
-            raise IngestError("duplicate_id", f"item {index}: id {item['id']!r} repeats")
-        seen.add(item["id"])
-        checked.append(item)
-    return checked
+    return [check_item(index, raw, region, seen) for index, raw in enumerate(items)]
+
+
+def check_item(index: int, raw: object, region: str, seen: set[str]) -> Item:
+    """Check item `index` and that its id is not in `seen` (then add it there)."""
+    item = _check_item(index, raw, region)
+    if item["id"] in seen:
+        raise IngestError("duplicate_id", f"item {index}: id {item['id']!r} repeats")
+    seen.add(item["id"])
+    return item
 
 
 def _check_item(index: int, raw: object, region: str) -> Item:

@@ -24,12 +24,18 @@ class IngestSettings:
     """Limits of one ingest attempt, with their units in their names."""
 
     upstream_url: str
+    # "ndjson" or "json": the catalog format asked for (stream_commit always asks NDJSON).
+    body_format: str = "ndjson"
     deadline_s: float = 3.0
     min_items: int = 50
+    # A catalog under this share of the region's last snapshot is refused; 0: no check.
+    shrink_floor: float = 0.5
     min_bytes_per_s: float = 8192.0
     throughput_grace_s: float = 0.5
     trip_after: int = 3
     cooldown_s: float = 5.0
+    # The longest a Retry-After keeps a region's breaker open.
+    max_cooldown_s: float = 10.0
 
 
 @dataclass(frozen=True)

@@ -80,11 +80,18 @@ def encode(document: object) -> bytes:
     return json.dumps(document).encode()
 
 
+JSON = "application/json"
+NDJSON = "application/x-ndjson"
+
+
 def head(
-    status: int = 200, headers: dict[str, str] | None = None, length: int | None = None
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+    length: int | None = None,
+    content_type: str = JSON,
 ) -> bytes:
     """Return a response head; `length` (when given) becomes Content-Length."""
-    lines = [f"HTTP/1.1 {status} X", "Content-Type: application/json"]
+    lines = [f"HTTP/1.1 {status} X", f"Content-Type: {content_type}"]
     if length is not None:
         lines.append(f"Content-Length: {length}")
     lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
@@ -98,24 +105,38 @@ def reset(writer: asyncio.StreamWriter) -> None:
     writer.transport.abort()
 
 
-def respond(body: bytes, status: int = 200, headers: dict[str, str] | None = None) -> Script:
+def respond(
+    body: bytes,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+    content_type: str = JSON,
+) -> Script:
     """An honest answer: full Content-Length, full body."""
 
     async def script(number: int, writer: asyncio.StreamWriter) -> None:
-        writer.write(head(status, headers, len(body)) + body)
+        writer.write(head(status, headers, len(body), content_type) + body)
         await writer.drain()
 
     return script
 
 
-def cut(body: bytes, keep_fraction: float, end: str = "fin", promise_full: bool = True) -> Script:
+def cut(
+    body: bytes,
+    keep_fraction: float,
+    end: str = "fin",
+    promise_full: bool = True,
+    *,
+    headers: dict[str, str] | None = None,
+    content_type: str = JSON,
+) -> Script:
     """Send the head (Content-Length of the whole body unless not promised), part of the
     body, then end the connection with a FIN or an RST."""
 
     async def script(number: int, writer: asyncio.StreamWriter) -> None:
         length = len(body) if promise_full else None
-        extra = {} if promise_full else {"Connection": "close"}
-        writer.write(head(200, extra, length) + body[: int(len(body) * keep_fraction)])
+        extra = dict(headers or {}) if promise_full else {**(headers or {}), "Connection": "close"}
+        kept = body[: int(len(body) * keep_fraction)]
+        writer.write(head(200, extra, length, content_type) + kept)
         await writer.drain()
         await asyncio.sleep(0.05)
         if end == "rst":

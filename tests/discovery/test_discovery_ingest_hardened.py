@@ -76,7 +76,8 @@ async def _run(
         before = {r: await store.read(lambda c, r=r: snapshot_digest(c, r)) for r in ("DE", "JP")}
         outcomes, durations, states = [], [], []
         async with hostile_server(script) as (url, seen):
-            ingestor = HardenedIngestor(store, IngestSettings(upstream_url=url, **limits))
+            settings = IngestSettings(upstream_url=url, body_format="json", **limits)
+            ingestor = HardenedIngestor(store, settings)
             try:
                 for number in range(refreshes):
                     if number:

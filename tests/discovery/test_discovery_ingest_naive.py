@@ -1,4 +1,4 @@
-"""The naive ingest falls for a cut stream: these tests prove the bug the storm must catch."""
+"""The naive ingest (every bug on) falls for a cut stream: the bugs the storm must catch."""
 
 from __future__ import annotations
 
@@ -9,11 +9,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from discovery.catalog import build_catalog, catalog_digest
-from discovery.ingest import IngestOutcome, IngestSettings, NaiveIngestor, Outcome
+from discovery.ingest import BUGS, IngestOutcome, IngestSettings, Outcome, make_ingestor
 from discovery.store import open_store, replace_snapshot, snapshot_digest
-from tests.discovery.discovery_hostile import Script, Seen, cut, hostile_server, respond
+from tests.discovery.discovery_hostile import NDJSON, Script, Seen, cut, hostile_server, respond
 
 FUTURE = "Wed, 01 Jan 2031 00:00:00 GMT"
+GENERATION = 3
+ITEMS = build_catalog(1, "DE", GENERATION)
+# What the upstream sends beside an NDJSON catalog: it has no envelope to carry them.
+HEADERS = {"X-Generation": str(GENERATION), "X-Item-Count": str(len(ITEMS))}
 
 
 @dataclass
@@ -24,10 +28,8 @@ class Run:
     after: tuple[int, str]
 
 
-def ndjson(generation: int = 3) -> bytes:
-    return b"".join(
-        json.dumps(item).encode() + b"\n" for item in build_catalog(1, "DE", generation)
-    )
+def ndjson() -> bytes:
+    return b"".join(json.dumps(item).encode() + b"\n" for item in ITEMS)
 
 
 def run_naive(tmp_path: Path, script: Script, refreshes: int = 1) -> Run:
@@ -45,7 +47,7 @@ async def _run(tmp_path: Path, script: Script, refreshes: int) -> Run:
         )
         before = await store.read(lambda conn: snapshot_digest(conn, "DE"))
         async with hostile_server(script) as (url, seen):
-            ingestor = NaiveIngestor(store, IngestSettings(upstream_url=url))
+            ingestor = make_ingestor("naive", store, IngestSettings(upstream_url=url))
             try:
                 outcomes = [await ingestor.refresh("DE") for _ in range(refreshes)]
             finally:
@@ -56,9 +58,17 @@ async def _run(tmp_path: Path, script: Script, refreshes: int) -> Run:
     return Run(outcomes, seen, before, after)
 
 
+def test_naive_is_the_hardened_ingest_with_every_bug_on(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "cache.db")
+    try:
+        ingestor = make_ingestor("naive", store, IngestSettings(upstream_url="http://127.0.0.1:9"))
+        assert ingestor.bugs == frozenset(BUGS)
+    finally:
+        store.close()
+
+
 def test_stream_cut_leaves_a_committed_partial_snapshot(tmp_path: Path) -> None:
-    body = ndjson()
-    run = run_naive(tmp_path, cut(body, 0.5, end="fin"))
+    run = run_naive(tmp_path, cut(ndjson(), 0.5, end="fin", headers=HEADERS, content_type=NDJSON))
 
     assert run.outcomes[0].outcome is Outcome.FAILED
     assert 0 < run.after[0] < 40
@@ -66,31 +76,30 @@ def test_stream_cut_leaves_a_committed_partial_snapshot(tmp_path: Path) -> None:
 
 
 def test_reset_mid_stream_leaves_a_committed_partial_snapshot(tmp_path: Path) -> None:
-    run = run_naive(tmp_path, cut(ndjson(), 0.5, end="rst"))
+    run = run_naive(tmp_path, cut(ndjson(), 0.5, end="rst", headers=HEADERS, content_type=NDJSON))
 
     assert run.outcomes[0].outcome is Outcome.FAILED
     assert 0 < run.after[0] < 40
 
 
 def test_stream_cut_at_a_line_end_without_length_is_stored_as_complete(tmp_path: Path) -> None:
-    lines = ndjson().splitlines(keepends=True)
-    body = b"".join(lines[:20])
-    run = run_naive(tmp_path, cut(body, 1.0, end="fin", promise_full=False))
+    body = b"".join(ndjson().splitlines(keepends=True)[:20])
+    unframed = cut(body, 1.0, end="fin", promise_full=False, headers=HEADERS, content_type=NDJSON)
+    run = run_naive(tmp_path, unframed)
 
     assert run.outcomes[0].outcome is Outcome.FETCHED
     assert run.after[0] == 20
 
 
 def test_honest_stream_is_stored_whole(tmp_path: Path) -> None:
-    run = run_naive(tmp_path, respond(ndjson(), headers={"X-Generation": "3"}))
+    run = run_naive(tmp_path, respond(ndjson(), headers=HEADERS, content_type=NDJSON))
 
-    items = build_catalog(1, "DE", 3)
     assert run.outcomes[0].outcome is Outcome.FETCHED
-    assert run.after == (len(items), catalog_digest(items))
+    assert run.after == (len(ITEMS), catalog_digest(ITEMS))
 
 
 def test_future_last_modified_is_sent_back_as_is(tmp_path: Path) -> None:
-    skewed = respond(ndjson(), headers={"Last-Modified": FUTURE})
+    skewed = respond(ndjson(), headers={**HEADERS, "Last-Modified": FUTURE}, content_type=NDJSON)
     run = run_naive(tmp_path, skewed, refreshes=2)
 
     assert run.seen.header(1, "if-modified-since") == FUTURE
