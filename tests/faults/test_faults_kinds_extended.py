@@ -21,7 +21,8 @@ import pytest
 
 from faults.errors import ProfileError
 from faults.profile import parse_profile
-from tests.conftest import Service
+from faults.registry import KINDS
+from tests.conftest import ROOT, Service
 from tests.faults.rawhttp import RawReply, http_json, raw_request, two_requests_on_one_connection
 from tests.faults.support import Proxy, only
 from tests.faults.upstream_stub import ITEMS_PER_CATALOG, catalog_body
@@ -461,10 +462,10 @@ def test_valid_garbage_shrink_forwards_an_empty_list_unfaulted(proxy: Proxy) -> 
     assert not [row for row in proxy.ledger_rows() if "shrink-none" in row["path"]]
 
 
-# Every new kind: the ledger row is what the socket saw, and no traceback is logged.
+# Every kind of this file: the ledger row is what the socket saw, and no traceback is logged.
 
 RAW_END_OF = {"fin": "fin", "rst": "rst", "complete": "complete"}
-NEW_KINDS: list[tuple[str, dict[str, Any]]] = [
+FRAMING_AND_HEADER_KINDS: list[tuple[str, dict[str, Any]]] = [
     ("complete_then_close", {"end": "fin"}),
     ("complete_then_close", {"end": "rst"}),
     ("chunked_truncate", {"mode": "mid_chunk"}),
@@ -488,8 +489,8 @@ COMPLETE = (
 )
 
 
-@pytest.mark.parametrize(("kind", "params"), NEW_KINDS)
-def test_ledger_row_of_each_new_kind_matches_what_the_socket_saw(
+@pytest.mark.parametrize(("kind", "params"), FRAMING_AND_HEADER_KINDS)
+def test_ledger_row_of_framing_and_header_kinds_matches_the_socket(
     proxy: Proxy, kind: str, params: dict[str, Any]
 ) -> None:
     proxy.put_profile(only("DE", kind, **params))
@@ -504,8 +505,8 @@ def test_ledger_row_of_each_new_kind_matches_what_the_socket_saw(
     assert json.loads(row["params"]) == {**json.loads(row["params"]), **params}
 
 
-def test_new_wire_kinds_log_no_tracebacks(proxy: Proxy) -> None:
-    for kind, params in NEW_KINDS:
+def test_framing_kinds_log_no_tracebacks(proxy: Proxy) -> None:
+    for kind, params in FRAMING_AND_HEADER_KINDS:
         if kind in COMPLETE:
             continue
         marker = f"calm-{kind}-{'-'.join(f'{k}{v}' for k, v in params.items())}"
@@ -520,7 +521,7 @@ def test_new_wire_kinds_log_no_tracebacks(proxy: Proxy) -> None:
     assert "Error handling request" not in log
 
 
-# Profile validation of the new params
+# Profile validation of these params
 
 
 @pytest.mark.parametrize(
@@ -540,7 +541,7 @@ def test_new_wire_kinds_log_no_tracebacks(proxy: Proxy) -> None:
         ("valid_garbage", {"keep_fraction": "0.5"}, "keep_fraction"),
     ],
 )
-def test_new_params_are_validated_at_load_time_naming_region_kind_and_field(
+def test_params_are_validated_at_load_time_naming_region_kind_and_field(
     kind: str, params: dict[str, Any], field: str
 ) -> None:
     text = json.dumps(only("DE", kind, **params))
@@ -572,3 +573,15 @@ def test_put_profile_refuses_a_bad_new_param_and_keeps_the_old_profile(proxy: Pr
     assert status == 400
     assert "kind encoding_truncate, field params.encoding_truncate.encoding" in body
     assert installed["DE"]["types"] == ["complete_then_close"]
+
+
+def test_every_kind_and_param_has_its_catalogue_entry() -> None:
+    catalogue = (ROOT / "docs" / "faults.md").read_text()
+    sections = dict(
+        (part.split("\n", 1)[0].strip(), part) for part in catalogue.split("\n### ")[1:]
+    )
+
+    for name, kind in KINDS.items():
+        assert name in sections, f"docs/faults.md has no section for {name}"
+        for param in kind.params_model.model_fields:
+            assert f"| `{param}` |" in sections[name], f"{name}.{param} is not in its table"
