@@ -8,6 +8,7 @@ bound off loopback without one (see faults.cli).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import logging
@@ -22,7 +23,7 @@ from faults.proxy import CONTROL_PREFIX, FaultProxy
 
 log = logging.getLogger(__name__)
 
-CONTROL_PATHS = ("health", "profile", "counters", "reset")
+CONTROL_PATHS = ("health", "profile", "counters", "runtime", "reset")
 PROXY_KEY: web.AppKey[FaultProxy] = web.AppKey("proxy")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -106,6 +107,13 @@ async def _get_counters(request: web.Request) -> web.Response:
     return web.json_response({region: dict(kinds) for region, kinds in counters.items()})
 
 
+async def _get_runtime(request: web.Request) -> web.Response:
+    # What a soak run watches: both return to their idle values once the load stops,
+    # unless a request or a fault's timer leaked (the count includes this handler's task).
+    proxy = request.app[PROXY_KEY]
+    return web.json_response({"tasks": len(asyncio.all_tasks()), "in_flight": proxy.in_flight})
+
+
 async def _reset(request: web.Request) -> web.Response:
     request.app[PROXY_KEY].reset()
     return web.json_response({"ok": True})
@@ -130,6 +138,7 @@ def add_control_routes(app: web.Application, proxy: FaultProxy, token: str | Non
         ("GET", "profile", _get_profile),
         ("PUT", "profile", _put_profile),
         ("GET", "counters", _get_counters),
+        ("GET", "runtime", _get_runtime),
         ("POST", "reset", _reset),
     )
     for method, name, handler in routes:
