@@ -14,9 +14,10 @@ PROCESSES ?=
 
 STORM_ARGS = -f locustfile.py -u $(USERS) -r $(USERS) --csv $(RUN_DIR)/storm \
 	--html $(RUN_DIR)/storm.html --csv-full-history --fault-target $(TARGET) --fault-profile $(PROFILE) \
-	--ingest $(INGEST) --fault-seed $(SEED) $(if $(PROCESSES),--processes $(PROCESSES))
+	--ingest $(INGEST) --fault-seed $(SEED) $(if $(PROCESSES),--processes $(PROCESSES)) \
+	$(if $(BUGS),--bugs $(BUGS))
 
-.PHONY: storm ui nightly test check format clean
+.PHONY: storm ui nightly matrix false-alarms test check format clean
 
 $(BIN)/locust: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +41,16 @@ ui: $(BIN)/locust
 # One region a night, rotating with the date; history in reports/nightly/history.csv.
 nightly: $(BIN)/locust
 	$(BIN)/python -m storm.nightly $(if $(DATE),--date $(DATE)) $(if $(NIGHTLY_RANDOM),--random)
+
+# Every ingest bug against the fault variants that can reveal it, and the bug-free stack
+# against every variant: one short storm per cell (see README for the run time).
+matrix: $(BIN)/locust
+	$(BIN)/python -m storm.matrix --out reports/matrix $(if $(CELLS),--cells $(CELLS),--publish docs)
+
+# RUNS seeded storms with random targets and fault mixes on the bug-free stack.
+false-alarms: $(BIN)/locust
+	$(BIN)/python -m storm.matrix --out reports/false_alarms --false-alarms $(or $(RUNS),20) \
+		--seed $(SEED) --publish docs
 
 test: $(VENV)/.dev
 	$(BIN)/pytest -q

@@ -13,6 +13,7 @@ from typing import Any
 from analysis import BadInputError
 from analysis.thresholds import load_thresholds
 from common import REGIONS
+from discovery.ingest.bugs import parse_bugs
 from faults import ProfileError, parse_profile
 from faults import load_profile as proxy_load_profile
 from storm.errors import StormError
@@ -53,6 +54,13 @@ def add_arguments(parser: Any) -> None:
         choices=list(INGEST_MODES),
         default="hardened",
         help="Ingest of the embedded stack: hardened, or naive (falls for the lies).",
+    )
+    group.add_argument(
+        "--bugs",
+        default="",
+        include_in_web_ui=False,
+        help="Named bugs to switch on in the embedded hardened ingest (comma-separated, "
+        "or 'all'); see python -m discovery serve --help.",
     )
     group.add_argument(
         "--upstream",
@@ -168,6 +176,7 @@ class StormSettings:
     generation_s: float
     plan: Plan
     proxy_port: int = 0
+    bugs: str = ""
     cache_db: str = ""
     cache_query: str = DEFAULT_QUERY
 
@@ -200,6 +209,8 @@ def settings_from(options: argparse.Namespace) -> StormSettings:
         except BadInputError as exc:
             raise StormError(str(exc)) from None
 
+    bugs = bug_names(str(getattr(options, "bugs", "") or ""), options)
+
     profile = retarget(load_profile(options.fault_profile), target, options.fault_profile)
     if probability is not None:
         profile[target]["probability"] = probability
@@ -215,6 +226,7 @@ def settings_from(options: argparse.Namespace) -> StormSettings:
         thresholds=options.thresholds,
         generation_s=options.generation_s,
         proxy_port=getattr(options, "proxy_port", 0),
+        bugs=bugs,
         cache_db=getattr(options, "cache_db", ""),
         cache_query=getattr(options, "cache_query", DEFAULT_QUERY),
         plan=plan(
@@ -224,6 +236,18 @@ def settings_from(options: argparse.Namespace) -> StormSettings:
             options.recovery,
         ),
     )
+
+
+def bug_names(text: str, options: argparse.Namespace) -> str:
+    """The embedded ingest's bugs to switch on, checked by the service's own parser."""
+    if not text.strip():
+        return ""
+    if options.upstream or getattr(options, "host", None):
+        raise StormError("--bugs switches bugs of the embedded stack: drop --host/--upstream")
+    try:
+        return ",".join(sorted(parse_bugs(text)))
+    except ValueError as exc:
+        raise StormError(f"--bugs {text}: {exc}") from None
 
 
 def optional_float(option: str, value: object) -> float | None:

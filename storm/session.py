@@ -133,6 +133,7 @@ class Storm:
             self.settings.ingest,
             "--min-items",
             str(self.settings.min_items),
+            *(["--bugs", self.settings.bugs] if self.settings.bugs else []),
         ]
 
     def _switch_ingest(self) -> None:
@@ -427,6 +428,7 @@ class Storm:
             {
                 "target": self.settings.target,
                 "ingest": self.settings.ingest,
+                "bugs": self.settings.bugs.split(",") if self.settings.bugs else [],
                 "seed": self.settings.seed,
                 "profile": self.settings.profile,
                 "profile_path": self.settings.profile_path,

@@ -128,3 +128,18 @@ def test_bad_thresholds_file_is_refused_before_the_storm(tmp_path: Path) -> None
     thresholds.write_text('{"clean": {"min_requests": "many"}}')
     with pytest.raises(StormError, match="min_requests"):
         settings_from(options(tmp_path, DE_MIX, thresholds=str(thresholds)))
+
+
+def test_bugs_are_checked_and_kept_in_a_stable_order(tmp_path: Path) -> None:
+    settings = settings_from(options(tmp_path, DE_MIX, bugs=" trust_clocks,stream_commit "))
+    assert settings.bugs == "stream_commit,trust_clocks"
+
+
+def test_an_unknown_bug_is_refused_with_the_known_ones(tmp_path: Path) -> None:
+    with pytest.raises(StormError, match=r"--bugs gremlins: unknown bug 'gremlins'.*serial_loop"):
+        settings_from(options(tmp_path, DE_MIX, bugs="gremlins"))
+
+
+def test_bugs_of_an_external_stack_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(StormError, match="embedded stack"):
+        settings_from(options(tmp_path, DE_MIX, bugs="serial_loop", upstream="http://127.0.0.1:9"))

@@ -1,0 +1,373 @@
+"""Self-validation: every ingest bug is caught by some fault kind, and no kind raises a
+false alarm on the bug-free stack.
+
+    python -m storm.matrix [--cells BUG:VARIANT,...] [--out DIR] [--duration 30s]
+    python -m storm.matrix --false-alarms N [--seed S] [--out DIR]
+
+The matrix runs one short headless storm per cell: a row is an ingest bug of the
+embedded discovery service (or `none`, the bug-free hardened ingest), a column is a
+fault variant (a kind with the params that make it bite), lied to the target region with
+probability 1. Each bug runs the variants that can reveal it; `none` runs every
+variant. A cell shows the storm's verdict and the properties it found broken.
+
+The exit code is 0 when every bug is caught by at least one variant and the bug-free
+stack passes everywhere, 1 otherwise, 2 for bad options. The table is written as
+matrix.md and matrix.json in --out, each storm's files under --out/runs/.
+
+`--false-alarms N` runs N storms on the bug-free stack instead, each with a target,
+fault mix, probability and seed drawn from --seed, and reports how many passed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from common import REGIONS
+from discovery.ingest.bugs import BUGS
+
+ROOT = Path(__file__).resolve().parent.parent
+THRESHOLDS = ROOT / "profiles" / "short_storm_thresholds.json"
+NO_BUG = "none"
+TARGET = "DE"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A fault kind with the params one column of the matrix lies with."""
+
+    kind: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+# One column per way of lying; several columns may share a kind with other params.
+VARIANTS: dict[str, Variant] = {
+    "slowloris": Variant("slowloris", {"interval_ms": 200, "max_duration_ms": 12000}),
+    "truncate": Variant("truncate", {"keep_fraction": 0.5, "end": "fin"}),
+    "dribble_then_reset": Variant("dribble_then_reset", {"keep_fraction": 0.5}),
+    "lie_length_short": Variant("lie_length", {"delta_bytes": -32}),
+    "lie_length_long": Variant("lie_length", {"delta_bytes": 64}),
+    "garbage_empty": Variant("valid_garbage", {"mode": "empty"}),
+    "garbage_shrink": Variant("valid_garbage", {"mode": "shrink", "keep_fraction": 0.4}),
+    "garbage_null_ids": Variant("valid_garbage", {"mode": "null_ids"}),
+    "garbage_duplicated": Variant("valid_garbage", {"mode": "duplicated_items"}),
+    "flap": Variant("flap", {"bad_count": 1, "good_count": 1, "status": 503}),
+    "flap_3_1": Variant("flap", {"bad_count": 3, "good_count": 1, "status": 503}),
+    "clock_future": Variant("clock_skew", {"offset_s": 21600}),
+    "clock_past": Variant("clock_skew", {"offset_s": -21600}),
+    "modified_after_date": Variant("clock_skew", {"mode": "modified_after_date", "offset_s": 3600}),
+    "complete_then_close": Variant("complete_then_close", {"end": "rst"}),
+    "chunked_truncate": Variant("chunked_truncate", {"mode": "mid_chunk"}),
+    "chunked_no_last_chunk": Variant("chunked_truncate", {"mode": "bare_crlf"}),
+    "unframed_line": Variant("unframed_truncate", {"align": "line"}),
+    "gzip_truncate": Variant("encoding_truncate", {"encoding": "gzip"}),
+    "html_as_json": Variant(
+        "wrong_body_type", {"mode": "maintenance", "content_type": "application/json"}
+    ),
+    "retry_after_negative": Variant("retry_after_lie", {"status": 503, "mode": "negative"}),
+}
+
+# The variants that can reveal each bug (the bug-free row runs all of them).
+REVEALING: dict[str, tuple[str, ...]] = {
+    "stream_commit": ("truncate", "dribble_then_reset", "chunked_truncate"),
+    "no_length_check": ("unframed_line", "lie_length_short", "gzip_truncate"),
+    "no_min_items": ("garbage_empty", "garbage_shrink"),
+    "retry_once": ("flap", "retry_after_negative"),
+    "trust_clocks": ("clock_future", "modified_after_date"),
+    "no_deadline": ("slowloris",),
+    "serial_loop": ("slowloris",),
+    "single_success_breaker": ("flap_3_1",),
+}
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One storm of the matrix: a bug (or none) under one fault variant."""
+
+    bug: str
+    variant: str
+
+
+@dataclass
+class CellResult:
+    """What one storm concluded, read back from its verdict.json."""
+
+    bug: str
+    variant: str
+    verdict: str
+    exit_code: int
+    properties: list[str]
+    checks: list[str]
+    run_dir: str
+    duration_s: float
+
+    @property
+    def caught(self) -> bool:
+        return self.verdict == "FAIL"
+
+    def label(self) -> str:
+        """The table cell: the verdict and, for a FAIL, the broken properties."""
+        if self.verdict == "FAIL":
+            return "FAIL " + ", ".join(self.properties or ["?"])
+        return self.verdict
+
+
+class MatrixError(Exception):
+    """Bad options: one line for the user, exit code 2."""
+
+
+def planned_cells(selection: str) -> list[Cell]:
+    """Every cell of the full matrix, or those named in `selection` (BUG:VARIANT,...)."""
+    full = [Cell(bug, variant) for bug, variants in REVEALING.items() for variant in variants]
+    full += [Cell(NO_BUG, variant) for variant in VARIANTS]
+    if not selection.strip():
+        return full
+    chosen = []
+    for item in selection.split(","):
+        bug, _, variant = item.strip().partition(":")
+        if bug not in (*BUGS, NO_BUG):
+            raise MatrixError(f"--cells {item}: unknown bug {bug!r}; use one of {known_bugs()}")
+        if variant not in VARIANTS:
+            raise MatrixError(
+                f"--cells {item}: unknown variant {variant!r}; use one of {' '.join(VARIANTS)}"
+            )
+        chosen.append(Cell(bug, variant))
+    return chosen
+
+
+def known_bugs() -> str:
+    return " ".join([*BUGS, NO_BUG])
+
+
+def profile_for(variants: Sequence[str], probability: float, target: str) -> dict[str, Any]:
+    """A one-region profile lying with `variants` (their kinds must differ)."""
+    kinds = [VARIANTS[name].kind for name in variants]
+    params = {VARIANTS[name].kind: VARIANTS[name].params for name in variants}
+    return {target: {"probability": probability, "types": kinds, "params": params}}
+
+
+@dataclass(frozen=True)
+class StormSpec:
+    """How to run the storm of one cell or one false-alarm draw."""
+
+    run_dir: Path
+    profile: dict[str, Any]
+    target: str
+    seed: int
+    bugs: str
+    duration: str
+    users: int
+
+
+def run_storm(spec: StormSpec) -> tuple[int, float]:
+    """Run one headless storm as a child Locust process; return its exit code and time."""
+    spec.run_dir.mkdir(parents=True, exist_ok=True)
+    profile_path = spec.run_dir / "profile.json"
+    profile_path.write_text(json.dumps(spec.profile, indent=2))
+    locust = Path(sys.executable).with_name("locust")
+    cmd = [str(locust), "-f", str(ROOT / "locustfile.py"), "--headless", "--only-summary"]
+    cmd += ["-u", str(spec.users), "-r", str(spec.users), "-t", spec.duration]
+    cmd += ["--csv", str(spec.run_dir / "storm"), "--csv-full-history"]
+    cmd += ["--fault-target", spec.target, "--fault-profile", str(profile_path)]
+    cmd += ["--fault-seed", str(spec.seed), "--thresholds", str(THRESHOLDS)]
+    cmd += ["--generation-s", "4", "--baseline", "5s", "--recovery", "12s"]
+    if spec.bugs:
+        cmd += ["--bugs", spec.bugs]
+    started = time.monotonic()
+    with (spec.run_dir / "locust.log").open("w") as log:
+        code = subprocess.run(
+            cmd,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        ).returncode
+    return code, time.monotonic() - started
+
+
+def read_result(bug: str, variant: str, run_dir: Path, code: int, took_s: float) -> CellResult:
+    """The verdict of a finished storm, with the properties and checks that failed."""
+    try:
+        verdict = json.loads((run_dir / "verdict.json").read_text())
+    except (OSError, ValueError):
+        return CellResult(bug, variant, "NONE", code, [], [], str(run_dir), took_s)
+    properties = sorted(
+        name for name, value in verdict.get("properties", {}).items() if value == "FAIL"
+    )
+    checks = [
+        f"{region} {check['name']}"
+        for region, facts in verdict.get("regions", {}).items()
+        for check in facts.get("checks", [])
+        if check.get("status") == "fail"
+    ]
+    if verdict.get("recovery", {}).get("status") == "fail":
+        checks.append(f"{verdict.get('target')} recovery")
+    return CellResult(
+        bug, variant, str(verdict.get("verdict")), code, properties, checks, str(run_dir), took_s
+    )
+
+
+def run_cells(cells: list[Cell], out: Path, duration: str, users: int, seed: int) -> list[Any]:
+    results: list[CellResult] = []
+    for number, cell in enumerate(cells, start=1):
+        run_dir = out / "runs" / f"{cell.bug}-{cell.variant}"
+        bugs = "" if cell.bug == NO_BUG else cell.bug
+        profile = profile_for([cell.variant], 1.0, TARGET)
+        code, took = run_storm(StormSpec(run_dir, profile, TARGET, seed, bugs, duration, users))
+        result = read_result(cell.bug, cell.variant, run_dir, code, took)
+        print(
+            f"[{number}/{len(cells)}] {cell.bug} x {cell.variant}: {result.label()} ({took:.0f} s)",
+            flush=True,
+        )
+        results.append(result)
+    return results
+
+
+def findings(results: list[CellResult]) -> list[str]:
+    """Why the matrix fails: an uncaught bug, or a bug-free cell that did not pass."""
+    problems = []
+    bugs = dict.fromkeys(result.bug for result in results if result.bug != NO_BUG)
+    for bug in bugs:
+        if not any(r.caught for r in results if r.bug == bug):
+            problems.append(f"{bug}: no fault variant caught it")
+    for result in results:
+        if result.bug == NO_BUG and result.verdict != "PASS":
+            problems.append(f"bug-free stack under {result.variant}: {result.label()}")
+    return problems
+
+
+def render_matrix(results: list[CellResult]) -> str:
+    """The table as markdown: rows bugs, columns variants."""
+    variants = list(dict.fromkeys(r.variant for r in results))
+    rows = list(dict.fromkeys(r.bug for r in results))
+    by_cell = {(r.bug, r.variant): r for r in results}
+    lines = [
+        "| bug | " + " | ".join(variants) + " |",
+        "|---|" + "---|" * len(variants),
+    ]
+    for bug in rows:
+        cells = [by_cell[(bug, v)].label() if (bug, v) in by_cell else "" for v in variants]
+        lines.append(f"| {bug} | " + " | ".join(cells) + " |")
+    legend = [f"- `{name}`: {text}" for name, text in BUGS.items() if name in rows]
+    legend += [f"- `{NO_BUG}`: the hardened ingest with every defence on"]
+    columns = [
+        f"- `{name}`: {variant.kind} {json.dumps(variant.params)}"
+        for name, variant in VARIANTS.items()
+        if name in variants
+    ]
+    return "\n".join([*lines, "", "Rows:", *legend, "", "Columns:", *columns, ""])
+
+
+def write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as file:
+        file.write(text)
+    os.replace(file.name, path)
+
+
+def draw_false_alarm(rng: random.Random) -> tuple[str, list[str], float, int]:
+    """A random target, 1-4 variants of distinct kinds, probability and fault seed."""
+    target = rng.choice(REGIONS)
+    by_kind: dict[str, str] = {}
+    for name in rng.sample(list(VARIANTS), k=len(VARIANTS)):
+        by_kind.setdefault(VARIANTS[name].kind, name)
+    variants = rng.sample(sorted(by_kind.values()), k=rng.randint(1, min(4, len(by_kind))))
+    return target, sorted(variants), round(rng.uniform(0.3, 1.0), 2), rng.randrange(1, 2**31)
+
+
+def run_false_alarms(runs: int, args: argparse.Namespace, publish: list[Path]) -> int:
+    """Run `runs` drawn storms on the bug-free stack; 0 when every one passed."""
+    out, duration, users, seed = Path(args.out), args.duration, args.users, args.seed
+    rng = random.Random(seed)
+    results = []
+    for number in range(1, runs + 1):
+        target, variants, probability, fault_seed = draw_false_alarm(rng)
+        run_dir = out / "runs" / f"false-alarm-{number:02d}"
+        profile = profile_for(variants, probability, target)
+        spec = StormSpec(run_dir, profile, target, fault_seed, "", duration, users)
+        code, took = run_storm(spec)
+        result = read_result(NO_BUG, "+".join(variants), run_dir, code, took)
+        entry = {"run": number, "target": target, "probability": probability}
+        entry |= {"seed": fault_seed, **asdict(result)}
+        results.append(entry)
+        print(
+            f"[{number}/{runs}] {target} {'+'.join(variants)} p={probability} "
+            f"seed={fault_seed}: {result.label()} ({took:.0f} s)",
+            flush=True,
+        )
+    passed = sum(1 for entry in results if entry["verdict"] == "PASS")
+    summary = f"{passed}/{runs} storms passed on the bug-free stack (seed {seed})"
+    lines = [
+        "| run | target | variants | p | seed | verdict |",
+        "|---|---|---|---|---|---|",
+    ]
+    for entry in results:
+        lines.append(
+            f"| {entry['run']} | {entry['target']} | {entry['variant']} | "
+            f"{entry['probability']} | {entry['seed']} | {entry['verdict']} |"
+        )
+    document = {"seed": seed, "runs": runs, "passed": passed, "storms": results}
+    for folder in [out, *publish]:
+        write_atomic(folder / "false_alarms.md", "\n".join([summary, "", *lines, ""]))
+        write_atomic(folder / "false_alarms.json", json.dumps(document, indent=2) + "\n")
+    print(summary)
+    return 0 if passed == runs else 1
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m storm.matrix", description=__doc__)
+    parser.add_argument("--cells", default="", help="only these cells: BUG:VARIANT,...")
+    parser.add_argument("--out", default="reports/matrix", help="folder of the table and runs")
+    parser.add_argument("--duration", default="30s", help="run time of each storm")
+    parser.add_argument("--users", type=int, default=8, help="Locust users of each storm")
+    parser.add_argument("--seed", type=int, default=1, help="fault seed (false alarms: draws)")
+    parser.add_argument("--false-alarms", type=int, default=0, metavar="N", help="run N draws")
+    parser.add_argument("--publish", default="", help="also copy the table into this folder")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    out = Path(args.out)
+    publish = [Path(args.publish)] if args.publish else []
+    try:
+        if args.users < 1:
+            raise MatrixError(f"--users {args.users}: use a positive count")
+        if args.false_alarms < 0:
+            raise MatrixError(f"--false-alarms {args.false_alarms}: use a positive count")
+        if args.false_alarms:
+            return run_false_alarms(args.false_alarms, args, publish)
+        cells = planned_cells(args.cells)
+    except MatrixError as exc:
+        print(f"storm.matrix: {exc}", file=sys.stderr)
+        return 2
+    started = time.monotonic()
+    results = run_cells(cells, out, args.duration, args.users, args.seed)
+    problems = findings(results)
+    took_s = time.monotonic() - started
+    table = render_matrix(results)
+    status = "\n".join(f"- {line}" for line in problems) or "- every bug caught, no false alarm"
+    document = {"results": [asdict(r) for r in results], "problems": problems, "took_s": took_s}
+    for folder in [out, *publish]:
+        write_atomic(
+            folder / "matrix.md", f"{table}\n{len(results)} storms in {took_s:.0f} s\n{status}\n"
+        )
+        write_atomic(folder / "matrix.json", json.dumps(document, indent=2) + "\n")
+    print(table)
+    print("\n".join(problems) or "every bug caught by at least one kind; no false alarm")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
