@@ -45,6 +45,7 @@ from discovery.store import SnapshotMeta, Store, load_meta, replace_snapshot, to
 CONNECTIONS_PER_REGION = 2
 # Date has whole-second resolution and the two hosts' clocks may differ slightly.
 CLOCK_TOLERANCE_S = 2.0
+WHOLE_SECOND_S = 1.0
 # retry_once: the pause before the one retry of a 429 or 503.
 RETRY_PAUSE_S = 0.1
 
@@ -241,6 +242,10 @@ class HardenedIngestor:
             raise IngestError("deadline", f"no complete answer within {deadline_s} s") from exc
         except aiohttp.ClientPayloadError as exc:
             raise IngestError("incomplete_body", str(exc)) from exc
+        except aiohttp.ClientResponseError as exc:
+            # The HTTP parser's verdict on bytes that are no valid framing: a broken chunk
+            # size line, or stray bytes after a body where a status line should start.
+            raise IngestError("framing", f"{type(exc).__name__}: {exc.message[:200]}") from exc
         except (aiohttp.ClientError, OSError) as exc:
             raise IngestError("transport", f"{type(exc).__name__}: {exc}") from exc
 
@@ -370,7 +375,9 @@ class HardenedIngestor:
 
         RFC 9110 section 8.8.2.1: an origin never sends a Last-Modified later than its
         own Date. An earlier validator than the truth only costs a full fetch; a later
-        one hides new generations behind 304s.
+        one hides new generations behind 304s. A clamped validator is one second before
+        the bound: HTTP dates carry whole seconds, and a generation that starts later in
+        the bound's own second must still compare as newer.
         """
         date = parse_http_date(found.date)
         if "trust_clocks" in self.bugs:
@@ -378,6 +385,8 @@ class HardenedIngestor:
 
         bound = sent_at_s if date is None else min(sent_at_s, date)
         last_modified, lm_clamped = clamp_to_now(parse_http_date(found.last_modified), bound)
+        if last_modified is not None and lm_clamped:
+            last_modified -= WHOLE_SECOND_S
         _, date_clamped = clamp_to_now(date, time.time() + CLOCK_TOLERANCE_S)
         validator = None if last_modified is None else format_http_date(last_modified)
         return Clocks(validator, None, lm_clamped or date_clamped)

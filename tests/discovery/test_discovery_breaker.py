@@ -14,10 +14,13 @@ from discovery.breaker import (
     admit_stored,
     load_breaker,
     record_stored,
+    retry_cooldown_s,
 )
+from discovery.httpdate import format_http_date
 from discovery.store import connect, open_store
 
-POLICY = BreakerPolicy(trip_after=3, cooldown_s=5.0, close_after=2)
+POLICY = BreakerPolicy(trip_after=3, cooldown_s=5.0, close_after=2, max_cooldown_s=30.0)
+NOW = 1_800_000_000.0
 
 
 @pytest.fixture
@@ -102,3 +105,55 @@ def test_breakers_are_per_region(conn: sqlite3.Connection) -> None:
     fail(conn, 3, now_s=100.0)
     assert admit_stored(conn, "JP", 100.0) is not None
     assert load_breaker(conn, "JP").state is BreakerState.CLOSED
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "cooldown_s"),
+    [
+        ("12", 12.0),
+        (format_http_date(NOW + 20), 20.0),
+        ("600", 30.0),
+        ("4294967296", 30.0),
+        ("9" * 40, 30.0),
+        (format_http_date(NOW + 86400 * 365), 30.0),
+        ("0", 5.0),
+        ("-120", 5.0),
+        (format_http_date(NOW - 86400), 5.0),
+        ("soon", 5.0),
+        ("", 5.0),
+        (None, 5.0),
+    ],
+    ids=[
+        "seconds",
+        "date",
+        "long",
+        "huge",
+        "forty_digits",
+        "next_year",
+        "zero",
+        "negative",
+        "past_date",
+        "unparsable",
+        "empty",
+        "missing",
+    ],
+)
+def test_retry_after_is_honoured_within_the_normal_and_the_max_cooldown(
+    retry_after: str | None, cooldown_s: float
+) -> None:
+    assert retry_cooldown_s(retry_after, POLICY, NOW) == pytest.approx(cooldown_s)
+
+
+def test_a_503_with_retry_after_opens_the_breaker_at_once(conn: sqlite3.Connection) -> None:
+    assert admit_stored(conn, "DE", NOW) is not None
+    breaker = record_stored(conn, "DE", ok=False, policy=POLICY, now_s=NOW, retry_after="12")
+
+    assert breaker.state is BreakerState.OPEN
+    assert breaker.opened_until == NOW + 12
+    assert admit_stored(conn, "DE", NOW + 11.9) is None
+    assert admit_stored(conn, "DE", NOW + 12) is not None
+
+
+def test_a_failure_without_retry_after_waits_for_trip_after(conn: sqlite3.Connection) -> None:
+    fail(conn, 2, NOW)
+    assert load_breaker(conn, "DE").state is BreakerState.CLOSED
