@@ -17,7 +17,7 @@ STORM_ARGS = -f locustfile.py -u $(USERS) -r $(USERS) --csv $(RUN_DIR)/storm \
 	--ingest $(INGEST) --fault-seed $(SEED) $(if $(PROCESSES),--processes $(PROCESSES)) \
 	$(if $(BUGS),--bugs $(BUGS))
 
-.PHONY: storm ui nightly matrix false-alarms test check format clean
+.PHONY: storm ui nightly matrix false-alarms soak test check format clean
 
 $(BIN)/locust: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,11 @@ matrix: $(BIN)/locust
 false-alarms: $(BIN)/locust
 	$(BIN)/python -m storm.matrix --out reports/false_alarms --false-alarms $(or $(RUNS),20) \
 		--seed $(SEED) --publish docs
+
+# The proxy under every fault kind and high concurrency for SOAK_S seconds (10 minutes):
+# open fds, RSS and asyncio tasks must return to their idle values.
+soak: $(BIN)/locust
+	$(BIN)/python bench/soak.py $(if $(SOAK_S),--duration-s $(SOAK_S))
 
 test: $(VENV)/.dev
 	$(BIN)/pytest -q
