@@ -16,6 +16,8 @@ import pytest
 from discovery.api import MAX_QUERY_CHARS, MAX_QUERY_WORDS
 from discovery.errors import IngestError
 from discovery.ingest.checks import MAX_BODY_BYTES, check_promised_size, decode_body
+from storm.errors import StormError
+from storm.options import MAX_PROFILE_BYTES, load_profile
 from tests.conftest import Service, free_port, start_service
 from tests.discovery.discovery_http import get
 from tests.faults.support import start_proxy
@@ -118,3 +120,11 @@ def test_ingest_stops_decompressing_a_gzip_bomb_at_the_body_cap() -> None:
     with pytest.raises(IngestError) as refused:
         decode_body(bomb, "gzip")
     assert refused.value.reason == "too_large"
+
+
+def test_storm_refuses_a_profile_file_over_its_limit(tmp_path: Path) -> None:
+    huge = tmp_path / "huge.json"
+    huge.write_text('{"DE": {"probability": 1, "types": ["flap"]}}' + " " * MAX_PROFILE_BYTES)
+
+    with pytest.raises(StormError, match=f"larger than {MAX_PROFILE_BYTES // 1024} KiB"):
+        load_profile(str(huge))
