@@ -23,7 +23,7 @@ from faults.proxy import CONTROL_PREFIX, FaultProxy
 
 log = logging.getLogger(__name__)
 
-CONTROL_PATHS = ("health", "profile", "counters", "runtime", "reset")
+CONTROL_PATHS = ("health", "profile", "counters", "requests", "runtime", "reset")
 PROXY_KEY: web.AppKey[FaultProxy] = web.AppKey("proxy")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -107,6 +107,11 @@ async def _get_counters(request: web.Request) -> web.Response:
     return web.json_response({region: dict(kinds) for region, kinds in counters.items()})
 
 
+async def _get_requests(request: web.Request) -> web.Response:
+    # Every request per region since start or reset, lied to or not.
+    return web.json_response(dict(request.app[PROXY_KEY].requests))
+
+
 async def _get_runtime(request: web.Request) -> web.Response:
     # What a soak run watches: both return to their idle values once the load stops,
     # unless a request or a fault's timer leaked (the count includes this handler's task).
@@ -138,6 +143,7 @@ def add_control_routes(app: web.Application, proxy: FaultProxy, token: str | Non
         ("GET", "profile", _get_profile),
         ("PUT", "profile", _put_profile),
         ("GET", "counters", _get_counters),
+        ("GET", "requests", _get_requests),
         ("GET", "runtime", _get_runtime),
         ("POST", "reset", _reset),
     )

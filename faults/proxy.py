@@ -62,6 +62,8 @@ class FaultProxy:
         self.ledger = ledger
         self.dice = Dice(profile, seed)
         self.counters: defaultdict[str, Counter[str]] = defaultdict(Counter)
+        # Every request per region, lied to or not: how hard each region's upstream is asked.
+        self.requests: Counter[str] = Counter()
         self.in_flight = 0
         # The task serving each request in progress, and a future resolved when it is done:
         # aiohttp's task outlives the request on a kept-alive connection.
@@ -100,6 +102,7 @@ class FaultProxy:
     def reset(self) -> None:
         """Zero the counters and restart every region's draws; the ledger keeps its rows."""
         self.counters.clear()
+        self.requests.clear()
         self.dice = Dice(self.dice.profile, self.seed)
         log.info("counters and draws reset (seed %d)", self.seed)
 
@@ -116,6 +119,8 @@ class FaultProxy:
         arrived_s = time.time()
         region = region_of(request)
         decision = self.dice.draw(region)
+        if region is not None:
+            self.requests[region] += 1
         with self._tracked():
             if region is None or decision is None:
                 return await self._forward(request)

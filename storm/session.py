@@ -345,7 +345,8 @@ class Storm:
         """Record every region's cached snapshot beside the upstream's truth for it."""
         if not self.discovery_url:
             external = read_cache(self.settings.cache_db, self.settings.cache_query)
-            self.snapshots.append({"label": label, "taken_at": time.time(), "regions": external})
+            shot = {"label": label, "taken_at": time.time(), "regions": external}
+            self.snapshots.append({**shot, "upstream_requests": self._upstream_requests()})
             self._write_snapshots()
             return
         cache = get_json(f"{self.discovery_url}/snapshot")
@@ -361,8 +362,14 @@ class Storm:
                 entry["truth_rows"] = truth.get("item_count")
                 entry["truth_digest"] = truth.get("digest")
             regions[region] = entry
-        self.snapshots.append({"label": label, "taken_at": time.time(), "regions": regions})
+        shot = {"label": label, "taken_at": time.time(), "regions": regions}
+        self.snapshots.append({**shot, "upstream_requests": self._upstream_requests()})
         self._write_snapshots()
+
+    def _upstream_requests(self) -> dict[str, int]:
+        """The proxy's requests per region so far: how hard each upstream was asked."""
+        counts = get_json(f"{self.proxy_url}/__faults/requests")
+        return {str(region): int(count) for region, count in counts.items()}
 
     def _write_snapshots(self) -> None:
         document: dict[str, Any] = {"snapshots": self.snapshots}

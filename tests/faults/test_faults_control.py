@@ -40,6 +40,21 @@ def test_reset_zeroes_counters_and_restarts_the_draws(proxy: Proxy) -> None:
     assert http_json(f"{proxy.url}/__faults/counters")[1] == {"DE": {"flap": 1}}
 
 
+def test_requests_are_counted_per_region_lied_to_or_not(proxy: Proxy) -> None:
+    proxy.put_profile(only("DE", "flap"))
+    http_json(f"{proxy.url}/__faults/reset", "POST")
+    for number in range(3):
+        raw_request(proxy.url, f"/catalog?t=count-de-{number}", region="DE", framed=True)
+    raw_request(proxy.url, "/catalog?t=count-fr", region="FR", framed=True)
+    raw_request(proxy.url, "/catalog?t=count-none", framed=True)
+
+    status, requests = http_json(f"{proxy.url}/__faults/requests")
+
+    assert (status, requests) == (200, {"DE": 3, "FR": 1})
+    http_json(f"{proxy.url}/__faults/reset", "POST")
+    assert http_json(f"{proxy.url}/__faults/requests")[1] == {}
+
+
 def test_reset_keeps_the_profile_and_the_ledger(proxy: Proxy) -> None:
     proxy.put_profile(only("DE", "flap", status=502))
     raw_request(proxy.url, "/catalog?t=reset-keep", region="DE", framed=True)
