@@ -36,8 +36,9 @@ CONTAINMENT = "containment"
 HONESTY = "honesty"
 BOUNDED_LATENCY = "bounded_latency"
 IDEMPOTENT_RECOVERY = "idempotent_recovery"
+BACKOFF = "backoff"
 EVIDENCE = "evidence"
-PROPERTIES = (CONTAINMENT, HONESTY, BOUNDED_LATENCY, IDEMPOTENT_RECOVERY, EVIDENCE)
+PROPERTIES = (CONTAINMENT, HONESTY, BOUNDED_LATENCY, IDEMPOTENT_RECOVERY, BACKOFF, EVIDENCE)
 BASELINE = "baseline"
 FAULT = "fault"
 # The snapshots a cache is judged in: after the fault window, and at the very end.
@@ -172,7 +173,7 @@ def clean_checks(facts: RegionFacts, bounds: CleanThresholds, phased: bool) -> l
         success_check(facts.phase(judged), baseline, bounds.min_success_rate, judged),
         p95_check(facts.phase(judged), bounds.p95_ms, CONTAINMENT, judged),
         p95_ratio_check(facts.phase(judged), baseline, bounds, phased),
-        staleness_check(facts.phase(judged), bounds.staleness_p95_s, judged, phased),
+        staleness_check(facts.phase(judged), baseline, bounds, judged, phased),
         dishonest_check(facts),
         cache_check(facts, CONTAINMENT),
         ledger_check(facts),
@@ -188,6 +189,7 @@ def target_checks(facts: RegionFacts, bounds: TargetThresholds, phased: bool) ->
         cache_check(facts, HONESTY),
         ingest_deadline_check(facts, bounds),
         recovery_check(facts, bounds.recovery_s),
+        upstream_pressure_check(facts, bounds),
         faults_check(facts, bounds.min_faults),
     ]
 
@@ -280,15 +282,38 @@ def p95_ratio_check(
     return Check(name, CONTAINMENT, bound, round(ratio, 3), _status(passed), detail)
 
 
-def staleness_check(stats: PhaseStats, bound_s: float, phase: str, phased: bool) -> Check:
+def staleness_check(
+    stats: PhaseStats,
+    baseline: PhaseStats | None,
+    bounds: CleanThresholds,
+    phase: str,
+    phased: bool,
+) -> Check:
+    """A clean region's snapshots must stay young: under an absolute bound, and (with a
+    baseline) no older than `staleness_ratio` times the baseline's, both raised to a floor.
+
+    The ratio catches what a generous absolute bound misses: a shared refresh loop that
+    a slow target holds up ages every region's cache a little, on every cycle.
+    """
+    name, bound_s = "staleness_p95_s", bounds.staleness_p95_s
     age_s = stats.staleness_p95_s
     if age_s is None:
         detail = f"no STALENESS rows in {_words(phase)}: the responses reported no snapshot age"
-        return Check("staleness_p95_s", CONTAINMENT, bound_s, None, _missing(phased), detail)
-    passed = age_s <= bound_s
-    sign = "<=" if passed else ">"
-    detail = f"{_words(phase)}: staleness p95 {age_s:g} s {sign} {bound_s:g} s"
-    return Check("staleness_p95_s", CONTAINMENT, bound_s, age_s, _status(passed), detail)
+        return Check(name, CONTAINMENT, bound_s, None, _missing(phased), detail)
+    if age_s > bound_s:
+        detail = f"{_words(phase)}: staleness p95 {age_s:g} s > {bound_s:g} s"
+        return Check(name, CONTAINMENT, bound_s, age_s, "fail", detail)
+    detail = f"{_words(phase)}: staleness p95 {age_s:g} s <= {bound_s:g} s"
+    if baseline is None or baseline.staleness_p95_s is None:
+        return Check(name, CONTAINMENT, bound_s, age_s, "pass", detail)
+    floor_s, limit = bounds.staleness_ratio_floor_s, bounds.staleness_ratio
+    ratio = max(age_s, floor_s) / max(baseline.staleness_p95_s, floor_s)
+    passed = ratio <= limit
+    detail += (
+        f", {ratio:.2f} {'<=' if passed else '>'} {limit:g} times the baseline's "
+        f"{baseline.staleness_p95_s:g} s (each at least {floor_s:g} s)"
+    )
+    return Check(name, CONTAINMENT, bound_s, age_s, _status(passed), detail)
 
 
 def dishonest_check(facts: RegionFacts) -> Check:
@@ -410,6 +435,33 @@ def ingest_deadline_check(facts: RegionFacts, bounds: TargetThresholds) -> Check
     sign = "<=" if passed else ">"
     detail = f"longest ingest attempt under {kind}: {longest:g} ms {sign} {bound:g} ms"
     return Check(name, BOUNDED_LATENCY, bound, longest, _status(passed), detail)
+
+
+def upstream_pressure_check(facts: RegionFacts, bounds: TargetThresholds) -> Check:
+    """A failing upstream must not be asked more often than the healthy ones.
+
+    Immediate retries, and a breaker that closes before the upstream is well, show up as
+    more requests to the target's upstream during the fault window than the clean
+    regions' upstreams get in the same window.
+    """
+    name, bound = "upstream_pressure", bounds.upstream_pressure_ratio
+    asked, clean = facts.upstream_requests, facts.clean_upstream_requests
+    if asked is None or clean is None:
+        detail = "no request counts from the fault proxy in the snapshots"
+        return Check(name, BACKOFF, bound, None, "skipped", detail)
+    if clean < bounds.upstream_pressure_min_requests:
+        detail = (
+            f"clean upstreams asked {clean:g} times (median) in the fault window "
+            f"< {bounds.upstream_pressure_min_requests}: too few to compare with"
+        )
+        return Check(name, BACKOFF, bound, None, "skipped", detail)
+    ratio = asked / clean
+    passed = ratio <= bound
+    detail = (
+        f"fault window: target upstream asked {asked} times, clean median {clean:g}: "
+        f"{ratio:.2f} {'<=' if passed else '>'} {bound:g}"
+    )
+    return Check(name, BACKOFF, bound, round(ratio, 3), _status(passed), detail)
 
 
 def recovery_check(facts: RegionFacts, bound_s: float) -> Check:

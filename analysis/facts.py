@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -98,6 +99,10 @@ class RegionFacts:
     caches: dict[str, CacheView] = field(default_factory=dict)
     recovery: Recovery | None = None
     recovery_skipped: str | None = None
+    # Requests the proxy saw for this region during the fault window, and the median of
+    # the clean regions' (None: the snapshots carry no counts).
+    upstream_requests: int | None = None
+    clean_upstream_requests: float | None = None
 
     def phase(self, name: str) -> PhaseStats:
         return self.phases.get(name, PhaseStats())
@@ -134,6 +139,9 @@ def collect_facts(files: RunFiles, target: str, regions: Sequence[str]) -> list[
         if region not in REGIONS
     }
     _warn_unknown({region for region, _ in phases}, regions)
+    asked = _upstream_requests(files)
+    clean_asked = [asked.get(region, 0) for region in regions if region != target] if asked else []
+    clean_median = float(statistics.median(clean_asked)) if clean_asked else None
     return [
         RegionFacts(
             region=region,
@@ -147,9 +155,29 @@ def collect_facts(files: RunFiles, target: str, regions: Sequence[str]) -> list[
             caches=_cache_views(files, region),
             recovery=_recovery(files, region) if region == target else None,
             recovery_skipped=_recovery_skipped(files, region),
+            upstream_requests=None if asked is None else asked.get(region, 0),
+            clean_upstream_requests=clean_median,
         )
         for region in regions
     ]
+
+
+def _upstream_requests(files: RunFiles) -> dict[str, int] | None:
+    """Requests the proxy saw per region between the fault_start and fault_end snapshots."""
+    if files.snapshots is None:
+        return None
+    counts: dict[str, dict[str, int] | None] = {}
+    for shot in files.snapshots.snapshots:
+        if shot.label in ("fault_start", "fault_end"):
+            counts[shot.label] = shot.upstream_requests
+    start, end = counts.get("fault_start"), counts.get("fault_end")
+    if start is None or end is None:
+        return None
+    before = {region.upper(): count for region, count in start.items()}
+    return {
+        region.upper(): max(0, count - before.get(region.upper(), 0))
+        for region, count in end.items()
+    }
 
 
 def phase_records(facts: Sequence[RegionFacts]) -> list[dict[str, object]]:

@@ -72,6 +72,8 @@ class Snapshot(BaseModel):
     label: str
     taken_at: float | None = None
     regions: dict[str, CacheRegion]
+    # The fault proxy's count of requests per region so far, lied to or not.
+    upstream_requests: dict[str, int] | None = None
 
 
 class Recovery(BaseModel):

@@ -23,7 +23,7 @@ from analysis.thresholds import Thresholds
 
 # Every check a region can have, in table order, with its column title.
 CHECK_COLUMNS = {
-    "requests": "requests",
+    "requests": "reqs",
     "success_rate": "success",
     "p95_ms": "p95",
     "p95_ratio": "ratio",
@@ -31,12 +31,20 @@ CHECK_COLUMNS = {
     "dishonest_responses": "honest",
     "cache": "cache",
     "ledger_rows": "ledger",
-    "ingest_deadline_ms": "deadline",
+    "ingest_deadline_ms": "hold",
     "recovery_s": "recovery",
+    "upstream_pressure": "backoff",
     "faults_injected": "faults",
 }
 # Longer titles where the markdown table has room for them.
-MARKDOWN_TITLES = {**CHECK_COLUMNS, "p95_ratio": "p95 / baseline", "staleness_p95_s": "staleness"}
+MARKDOWN_TITLES = {
+    **CHECK_COLUMNS,
+    "requests": "requests",
+    "p95_ratio": "p95 / baseline",
+    "staleness_p95_s": "staleness",
+    "ingest_deadline_ms": "ingest hold",
+    "upstream_pressure": "upstream pressure",
+}
 CONSOLE_VERDICTS = {"PASS": "PASS", "FAIL": "FAIL", "INCONCLUSIVE": "INC"}
 CONSOLE_MARKS = {"pass": "ok", "fail": "FAIL", "inconclusive": "INC", "skipped": "skip"}
 MARKDOWN_MARKS = {"pass": "✅", "fail": "❌", "inconclusive": "⚠️", "skipped": "⏭️"}

@@ -42,6 +42,9 @@ class CleanThresholds(_Bounds):
     # Below this p95 the ratio to the baseline is not judged: 3 ms against 6 ms is noise.
     p95_ratio_floor_ms: float = Field(default=50.0, ge=0.0)
     staleness_p95_s: float = Field(default=30.0, gt=0.0)
+    # The fault window's staleness p95 over the baseline's, each raised to the floor first.
+    staleness_ratio: float = Field(default=2.0, ge=1.0)
+    staleness_ratio_floor_s: float = Field(default=2.0, ge=0.0)
 
 
 class TargetThresholds(_Bounds):
@@ -57,6 +60,11 @@ class TargetThresholds(_Bounds):
     )
     min_faults: int = Field(default=1, ge=0)
     recovery_s: float = Field(default=30.0, gt=0.0)
+    # Requests to the target's upstream in the fault window over the clean regions' median:
+    # a failing upstream must not be asked more often than a healthy one.
+    upstream_pressure_ratio: float = Field(default=1.5, ge=1.0)
+    # Fewer clean requests than this in the fault window are too few to compare with.
+    upstream_pressure_min_requests: int = Field(default=4, ge=1)
 
 
 BoundsT = TypeVar("BoundsT", CleanThresholds, TargetThresholds)

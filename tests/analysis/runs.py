@@ -121,6 +121,14 @@ class RunSpec:
     ledger: list[tuple[Any, ...]] | None = field(default_factory=lambda: [("DE", "truncate")] * 5)
     caches: dict[str, dict[str, CacheEntry | None]] = field(default_factory=dict)
     recovery: dict[str, Any] | None = field(default_factory=healed)
+    # The proxy's requests per region at each snapshot label (default: 15 per region in
+    # the fault window); None writes snapshots without counts, as older storms did.
+    upstream_requests: dict[str, dict[str, int]] | None = field(
+        default_factory=lambda: {
+            "fault_start": dict.fromkeys(REGIONS, 10),
+            "fault_end": dict.fromkeys(REGIONS, 25),
+        }
+    )
     snapshots: bool = True
     history: bool = True
     run_file: bool = True
@@ -289,9 +297,10 @@ def _snapshots(spec: RunSpec) -> dict[str, Any]:
     for label in labels:
         entries: dict[str, CacheEntry | None] = {region: CacheEntry() for region in spec.loads}
         entries.update(spec.caches.get(label, {}))
-        shots.append(
-            {"label": label, "taken_at": STARTED_AT + offsets[label], "regions": _cache(entries)}
-        )
+        shot = {"label": label, "taken_at": STARTED_AT + offsets[label], "regions": _cache(entries)}
+        if spec.upstream_requests is not None and label in spec.upstream_requests:
+            shot["upstream_requests"] = spec.upstream_requests[label]
+        shots.append(shot)
     document: dict[str, Any] = {"snapshots": shots}
     if spec.phased and spec.recovery is not None:
         document["recovery"] = spec.recovery

@@ -99,6 +99,7 @@ def test_verdict_json_has_the_contract_shape(failing_run: Path) -> None:
         "ledger_rows": None,
         "ingest_deadline_ms": "skipped",
         "recovery_s": "skipped",
+        "upstream_pressure": "skipped",
         "faults_injected": "pass",
         "verdict": "FAIL",
     }
@@ -119,7 +120,7 @@ def test_junit_has_a_suite_per_region_and_a_case_per_check(failing_run: Path) ->
     skipped = target.find("testcase[@name='honesty.cache']/skipped")
     assert skipped is not None
     assert skipped.get("message") == "no snapshots: external stack"
-    assert (root.get("tests"), root.get("failures"), root.get("skipped")) == ("63", "1", "10")
+    assert (root.get("tests"), root.get("failures"), root.get("skipped")) == ("64", "1", "11")
 
 
 def test_inconclusive_check_is_a_junit_error(make_run: MakeRun) -> None:
@@ -164,7 +165,7 @@ def test_console_prints_checks_measures_recovery_and_verdict(make_run: MakeRun) 
     assert lines[0].split() == [
         "region",
         "role",
-        "requests",
+        "reqs",
         "success",
         "p95",
         "ratio",
@@ -172,14 +173,15 @@ def test_console_prints_checks_measures_recovery_and_verdict(make_run: MakeRun) 
         "honest",
         "cache",
         "ledger",
-        "deadline",
+        "hold",
         "recovery",
+        "backoff",
         "faults",
         "verdict",
     ]
     assert [line.split()[0] for line in lines[1:9]] == list(REGIONS)
     assert lines[3].split() == [
-        *["DE", "target", "ok", "ok", "ok", "ok", "skip", "ok", "8s", "ok", "PASS"],
+        *["DE", "target", "ok", "ok", "ok", "ok", "skip", "ok", "8s", "ok", "ok", "PASS"],
     ]
     assert lines[10].split() == ["baseline", "fault", "recovery"]
     assert lines[-2:] == [

@@ -6,6 +6,7 @@ import csv
 from collections.abc import Callable
 from pathlib import Path
 
+from common import REGIONS
 from tests.analysis.runs import (
     LEDGER_HEADER,
     STARTED_AT,
@@ -39,6 +40,7 @@ def test_healthy_storm_passes_with_every_property_checked(make_run: MakeRun) -> 
         "honesty": "PASS",
         "bounded_latency": "PASS",
         "idempotent_recovery": "PASS",
+        "backoff": "PASS",
         "evidence": "PASS",
     }
     assert verdict["recovery"]["recovered_after_s"] == 8.0
@@ -359,6 +361,78 @@ def test_missing_snapshots_skip_cache_and_recovery_visibly(make_run: MakeRun) ->
         assert (skipped["status"], skipped["passed"]) == ("skipped", None)
         assert skipped["detail"] == "no snapshots: external stack"
     assert verdict["properties"]["idempotent_recovery"] == "SKIPPED"
+
+
+# -- staleness -------------------------------------------------------------------------
+
+
+def test_clean_region_aging_past_twice_its_baseline_fails_containment(make_run: MakeRun) -> None:
+    spec = RunSpec(phase_loads={("US", "fault"): RegionLoad(staleness_p95_ms=5000)})
+
+    code, verdict = judged(make_run(spec))
+
+    assert code == 1
+    assert verdict["reasons"] == [
+        "US containment: fault: staleness p95 5 s <= 30 s, 2.50 > 2 times the baseline's 2 s "
+        "(each at least 2 s)"
+    ]
+
+
+def test_clean_region_aging_a_little_passes(make_run: MakeRun) -> None:
+    spec = RunSpec(phase_loads={("US", "fault"): RegionLoad(staleness_p95_ms=3900)})
+
+    code, verdict = judged(make_run(spec))
+
+    assert code == 0
+    assert check(verdict, "US", "staleness_p95_s")["status"] == "pass"
+
+
+# -- backoff ---------------------------------------------------------------------------
+
+
+def test_target_upstream_asked_as_often_as_the_clean_ones_passes_backoff(
+    make_run: MakeRun,
+) -> None:
+    code, verdict = judged(make_run(RunSpec()))
+
+    assert code == 0
+    pressure = check(verdict, "DE", "upstream_pressure")
+    assert (pressure["status"], pressure["value"], pressure["threshold"]) == ("pass", 1.0, 1.5)
+    assert verdict["properties"]["backoff"] == "PASS"
+
+
+def test_target_upstream_asked_twice_as_often_fails_backoff(make_run: MakeRun) -> None:
+    counts = {"fault_start": dict.fromkeys(REGIONS, 10), "fault_end": dict.fromkeys(REGIONS, 25)}
+    counts["fault_end"]["DE"] = 40
+    counts["fault_end"]["US"] = 26
+
+    code, verdict = judged(make_run(RunSpec(upstream_requests=counts)))
+
+    assert code == 1
+    assert verdict["reasons"] == [
+        "DE backoff: fault window: target upstream asked 30 times, clean median 15: 2.00 > 1.5"
+    ]
+    assert verdict["properties"]["backoff"] == "FAIL"
+
+
+def test_too_few_clean_upstream_requests_skip_backoff(make_run: MakeRun) -> None:
+    counts = {"fault_start": dict.fromkeys(REGIONS, 10), "fault_end": dict.fromkeys(REGIONS, 12)}
+    counts["fault_end"]["DE"] = 30
+
+    code, verdict = judged(make_run(RunSpec(upstream_requests=counts)))
+
+    assert code == 0
+    pressure = check(verdict, "DE", "upstream_pressure")
+    assert pressure["status"] == "skipped"
+    assert pressure["detail"].startswith("clean upstreams asked 2 times (median)")
+
+
+def test_snapshots_without_request_counts_skip_backoff(make_run: MakeRun) -> None:
+    code, verdict = judged(make_run(RunSpec(upstream_requests=None)))
+
+    assert code == 0
+    assert check(verdict, "DE", "upstream_pressure")["status"] == "skipped"
+    assert verdict["properties"]["backoff"] == "SKIPPED"
 
 
 # -- ledger ----------------------------------------------------------------------------
