@@ -286,6 +286,14 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def machine_cpu_s() -> tuple[float, float]:
+    """Busy and stolen CPU seconds of the whole machine since boot, every core summed."""
+    first_line = Path("/proc/stat").read_text().partition("\n")[0]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, first_line.split()[1:9])
+    tick = os.sysconf("SC_CLK_TCK")
+    return (user + nice + system + irq + softirq) / tick, steal / tick
+
+
 def sample(stack: Stack, started: float) -> Sample:
     pid = stack.proxy_pid
     fds = len(os.listdir(f"/proc/{pid}/fd"))
@@ -503,7 +511,8 @@ def quarter_median(values: list[float], quarter: int) -> float:
 def judge(start: Sample, samples: list[Sample], end: Sample) -> list[Bound]:
     """Every bound of the soak, judged from the idle samples and those under load."""
     rss = [s.rss_mb for s in samples]
-    drift = quarter_median(rss, 4) - quarter_median(rss, 2)
+    # Rounded, so that a flat line prints 0.0 rather than -0.0.
+    drift = round(quarter_median(rss, 4) - quarter_median(rss, 2), 1) + 0.0
     tasks = [float(s.tasks) for s in samples if s.tasks is not None]
     in_flight = [float(s.in_flight) for s in samples if s.in_flight is not None]
     answered = len(tasks)
@@ -616,15 +625,23 @@ def soak(stack: Stack, options: Options, wrk: str | None, faulty: tuple[str, ...
     print_sample("start", start)
 
     loads = Loads.start(stack, wrk, faulty, options, options.duration_s)
-    cpu_before, load_began = cpu_s(stack.proxy_pid), time.monotonic()
+    pids = {name: child.pid for name, child in stack.children.items()}
+    cpu_before, load_began = {name: cpu_s(pid) for name, pid in pids.items()}, time.monotonic()
+    machine_before = machine_cpu_s()
     samples: list[Sample] = []
     try:
+        # The first sample one interval in, once the load has ramped up.
         while time.monotonic() - load_began < options.duration_s:
+            next_at = load_began + (len(samples) + 1) * options.sample_every_s
+            time.sleep(max(0.0, min(next_at, load_began + options.duration_s) - time.monotonic()))
             samples.append(sample(stack, started))
             print_sample("load", samples[-1])
-            next_at = load_began + len(samples) * options.sample_every_s
-            time.sleep(max(0.0, min(next_at, load_began + options.duration_s) - time.monotonic()))
-        cpu_share = (cpu_s(stack.proxy_pid) - cpu_before) / (time.monotonic() - load_began)
+        elapsed_s = time.monotonic() - load_began
+        cpu = {name: (cpu_s(pid) - cpu_before[name]) / elapsed_s for name, pid in pids.items()}
+        machine = [
+            (after - before) / elapsed_s
+            for after, before in zip(machine_cpu_s(), machine_before, strict=True)
+        ]
         clean, faulted = loads.results()
     finally:
         loads.stop()
@@ -634,7 +651,12 @@ def soak(stack: Stack, options: Options, wrk: str | None, faulty: tuple[str, ...
     print(*describe_load(clean, faulted, faulty), sep="\n")
     ledger_rows = len((stack.folder / "ledger.csv").read_bytes().splitlines()) - 1
     print(f"{describe_faults(control(stack, 'counters'))}; ledger rows {ledger_rows}")
-    print(f"proxy CPU under load {cpu_share:.0%} of a core; settled {waited:.0f} s after the load")
+    # Everything else that ran (the loads, other work) shows in the machine's busy cores.
+    print(
+        f"CPU under load, in cores: proxy {cpu['proxy']:.2f}, upstream {cpu['upstream']:.2f}, "
+        f"whole machine {machine[0]:.2f} of {len(os.sched_getaffinity(0))}, "
+        f"stolen {machine[1]:.2f}; settled {waited:.0f} s after the load"
+    )
     bounds = judge(start, samples, end)
     print(f"{'':<14}{'start':>8} {'median':>8} {'max':>8} {'end':>8}   bound")
     print(*(bound.line() for bound in bounds), sep="\n")
