@@ -43,7 +43,7 @@ class CleanThresholds(_Bounds):
     p95_ratio_floor_ms: float = Field(default=50.0, ge=0.0)
     staleness_p95_s: float = Field(default=30.0, gt=0.0)
     # The fault window's staleness p95 over the baseline's, each raised to the floor first.
-    staleness_ratio: float = Field(default=2.0, ge=1.0)
+    staleness_ratio: float = Field(default=1.5, ge=1.0)
     staleness_ratio_floor_s: float = Field(default=2.0, ge=0.0)
 
 

@@ -37,7 +37,8 @@ from common import REGIONS
 from discovery.ingest.bugs import BUGS
 
 ROOT = Path(__file__).resolve().parent.parent
-THRESHOLDS = ROOT / "profiles" / "short_storm_thresholds.json"
+# Short storms: a 95 % bound a few hundred requests decide, a recovery the phase can see.
+THRESHOLDS = ROOT / "profiles" / "matrix_thresholds.json"
 NO_BUG = "none"
 TARGET = "DE"
 
@@ -54,6 +55,10 @@ class Variant:
 VARIANTS: dict[str, Variant] = {
     "slowloris": Variant("slowloris", {"interval_ms": 200, "max_duration_ms": 12000}),
     "truncate": Variant("truncate", {"keep_fraction": 0.5, "end": "fin"}),
+    # Half the body under a full Content-Length, then silence: only a deadline ends it.
+    "truncate_hang": Variant(
+        "truncate", {"keep_fraction": 0.5, "end": "hang", "hang_max_ms": 12000}
+    ),
     "dribble_then_reset": Variant("dribble_then_reset", {"keep_fraction": 0.5}),
     "lie_length_short": Variant("lie_length", {"delta_bytes": -32}),
     "lie_length_long": Variant("lie_length", {"delta_bytes": 64}),
@@ -69,7 +74,8 @@ VARIANTS: dict[str, Variant] = {
     "complete_then_close": Variant("complete_then_close", {"end": "rst"}),
     "chunked_truncate": Variant("chunked_truncate", {"mode": "mid_chunk"}),
     "chunked_no_last_chunk": Variant("chunked_truncate", {"mode": "bare_crlf"}),
-    "unframed_line": Variant("unframed_truncate", {"align": "line"}),
+    # Nine tenths of the lines: a cut the minimum item count cannot see.
+    "unframed_line": Variant("unframed_truncate", {"align": "line", "keep_fraction": 0.9}),
     "gzip_truncate": Variant("encoding_truncate", {"encoding": "gzip"}),
     "html_as_json": Variant(
         "wrong_body_type", {"mode": "maintenance", "content_type": "application/json"}
@@ -79,14 +85,26 @@ VARIANTS: dict[str, Variant] = {
 
 # The variants that can reveal each bug (the bug-free row runs all of them).
 REVEALING: dict[str, tuple[str, ...]] = {
-    "stream_commit": ("truncate", "dribble_then_reset", "chunked_truncate"),
-    "no_length_check": ("unframed_line", "lie_length_short", "gzip_truncate"),
+    "stream_commit": ("truncate", "chunked_truncate"),
+    "no_length_check": ("unframed_line",),
     "no_min_items": ("garbage_empty", "garbage_shrink"),
-    "retry_once": ("flap", "retry_after_negative"),
+    "retry_once": ("flap",),
     "trust_clocks": ("clock_future", "modified_after_date"),
     "no_deadline": ("slowloris",),
-    "serial_loop": ("slowloris",),
+    "serial_loop": ("slowloris", "truncate_hang"),
     "single_success_breaker": ("flap_3_1",),
+}
+
+
+# Bugs whose harm no storm can see from outside the stack, with the reason. Their cells
+# still run and show what the storm saw; an uncaught one is reported, not failed.
+UNSEEN: dict[str, str] = {
+    "single_success_breaker": (
+        "a breaker that closes on one success lets a few more requests reach a flapping "
+        "upstream after each good reply, but the ingest still refuses every bad reply and "
+        "never asks faster than its refresh interval: reads, cache and freshness are a "
+        "correct breaker's, and the upstream is asked no more than a healthy region's"
+    ),
 }
 
 
@@ -180,7 +198,7 @@ def run_storm(spec: StormSpec) -> tuple[int, float]:
     cmd += ["--csv", str(spec.run_dir / "storm"), "--csv-full-history"]
     cmd += ["--fault-target", spec.target, "--fault-profile", str(profile_path)]
     cmd += ["--fault-seed", str(spec.seed), "--thresholds", str(THRESHOLDS)]
-    cmd += ["--generation-s", "4", "--baseline", "5s", "--recovery", "12s"]
+    cmd += ["--generation-s", "4", "--baseline", "5s", "--recovery", "16s"]
     if spec.bugs:
         cmd += ["--bugs", spec.bugs]
     started = time.monotonic()
@@ -239,7 +257,7 @@ def findings(results: list[CellResult]) -> list[str]:
     problems = []
     bugs = dict.fromkeys(result.bug for result in results if result.bug != NO_BUG)
     for bug in bugs:
-        if not any(r.caught for r in results if r.bug == bug):
+        if bug not in UNSEEN and not any(r.caught for r in results if r.bug == bug):
             problems.append(f"{bug}: no fault variant caught it")
     for result in results:
         if result.bug == NO_BUG and result.verdict != "PASS":
@@ -261,6 +279,11 @@ def render_matrix(results: list[CellResult]) -> str:
         lines.append(f"| {bug} | " + " | ".join(cells) + " |")
     legend = [f"- `{name}`: {text}" for name, text in BUGS.items() if name in rows]
     legend += [f"- `{NO_BUG}`: the hardened ingest with every defence on"]
+    legend += [
+        f"- `{name}` cannot be seen from outside the stack: {why}"
+        for name, why in UNSEEN.items()
+        if name in rows and not any(r.caught for r in results if r.bug == name)
+    ]
     columns = [
         f"- `{name}`: {variant.kind} {json.dumps(variant.params)}"
         for name, variant in VARIANTS.items()
@@ -329,7 +352,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m storm.matrix", description=__doc__)
     parser.add_argument("--cells", default="", help="only these cells: BUG:VARIANT,...")
     parser.add_argument("--out", default="reports/matrix", help="folder of the table and runs")
-    parser.add_argument("--duration", default="30s", help="run time of each storm")
+    parser.add_argument("--duration", default="34s", help="run time of each storm")
     parser.add_argument("--users", type=int, default=8, help="Locust users of each storm")
     parser.add_argument("--seed", type=int, default=1, help="fault seed (false alarms: draws)")
     parser.add_argument("--false-alarms", type=int, default=0, metavar="N", help="run N draws")

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 from analysis.thresholds import Thresholds, load_thresholds
+from discovery.ingest.bugs import BUGS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -28,3 +29,9 @@ def test_readme_thresholds_example_loads_and_states_the_defaults(tmp_path: Path)
 def test_readme_opens_with_the_two_commands() -> None:
     first_block = (ROOT / "README.md").read_text().split("```")[1]
     assert "make storm" in first_block and "make test" in first_block
+
+
+def test_readme_lists_every_named_bug() -> None:
+    readme = (ROOT / "README.md").read_text()
+    listed = re.findall(r"^\| `(\w+)` \|", readme, re.MULTILINE)
+    assert listed == list(BUGS)

@@ -18,7 +18,7 @@ from storm.matrix import NO_BUG, REVEALING, VARIANTS, CellResult, findings, rend
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_matrix(*args: str, timeout_s: float = 200) -> subprocess.CompletedProcess[str]:
+def run_matrix(*args: str, timeout_s: float = 220) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "storm.matrix", *args],
         cwd=ROOT,
@@ -35,12 +35,13 @@ def result(bug: str, variant: str, verdict: str, *properties: str) -> CellResult
     )
 
 
+@pytest.mark.timeout(240)
 def test_a_bug_is_caught_and_the_bug_free_stack_passes(tmp_path: Path) -> None:
     done = run_matrix(
         "--cells",
         "stream_commit:truncate,none:truncate",
         "--duration",
-        "24s",
+        "30s",
         "--out",
         str(tmp_path),
     )

@@ -92,9 +92,12 @@ def ledger_regions(run_dir: Path) -> set[str]:
         return {row["region"] for row in csv.DictReader(file) if row["kind"] != "profile"}
 
 
-def test_hardened_stack_contains_the_fault_and_passes(tmp_path: Path) -> None:
+ALL_KINDS = str(ROOT / "profiles" / "all_kinds.json")
+
+
+def test_hardened_stack_contains_every_kind_and_passes(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
-    done = run_storm(run_dir, "--fault-target", "JP", "--fault-probability", "0.8")
+    done = run_storm(run_dir, "--fault-target", "JP", "--fault-profile", ALL_KINDS)
 
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     verdict = json.loads((run_dir / "verdict.json").read_text())
@@ -110,7 +113,7 @@ def test_hardened_stack_contains_the_fault_and_passes(tmp_path: Path) -> None:
 
 def test_naive_ingest_serves_partial_data_and_fails(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
-    done = run_storm(run_dir, "--ingest", "naive", "--fault-probability", "0.8")
+    done = run_storm(run_dir, "--ingest", "naive", "--fault-profile", ALL_KINDS)
 
     assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
     verdict = json.loads((run_dir / "verdict.json").read_text())
