@@ -29,6 +29,7 @@ from common.service import (
 )
 from faults.admission import is_loopback
 from faults.app import build_app
+from faults.collector import tune_collector
 from faults.errors import UsageError
 from faults.ledger import Ledger, sanitized_path
 from faults.profile import EMPTY_PROFILE, Profile, load_profile
@@ -199,6 +200,8 @@ async def serve(config: Config) -> int:
     await runner.setup()
     try:
         port = await _listen(runner, config)
+        # Everything built so far lives as long as the process: see faults.collector.
+        tune_collector()
         ledger.open()
         url = public_url(config.host, port)
         if config.ready_file is not None:

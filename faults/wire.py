@@ -28,14 +28,17 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import http
+import math
 import socket
 import struct
 import termios
 import time
+import weakref
 from collections.abc import Iterable
 from typing import Literal
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
 
 End = Literal["fin", "rst", "hang", "complete", "client_gone", "reused", "aborted"]
 Trickled = Literal["sent", "client_gone", "deadline"]
@@ -118,7 +121,13 @@ class Wire:
         if transport is None or transport.is_closing():
             raise ClientGoneError("the client left before the response started")
         self._transport = transport
-        self._watcher = _Watcher(transport.get_protocol(), asyncio.get_running_loop())
+        inner = transport.get_protocol()
+        if isinstance(inner, RequestHandler):
+            # aiohttp's idle timer for the connection would sit in the event loop's timer
+            # heap for an hour per held connection, slowing every other timer; the
+            # connection is never aiohttp's to keep alive again.
+            inner.keep_alive(False)
+        self._watcher = _Watcher(inner, asyncio.get_running_loop())
         if transport.get_write_buffer_size() > 0:
             self._watcher.writable = asyncio.get_running_loop().create_future()
         transport.set_protocol(self._watcher)
@@ -175,9 +184,10 @@ class Wire:
         """Send `data` in chunks, chunk n at start + n * pause_s, then pause once more.
 
         Ends "sent", "client_gone" or "deadline" (a time.monotonic() value). The pace is
-        kept by timer callbacks rather than a coroutine per chunk: one timer and one
-        write per chunk is all a held connection costs. A client that stops reading
-        holds the next chunk back until the kernel takes the previous one.
+        kept by timer callbacks rather than a coroutine per chunk, and slow trickles
+        share their timers (see _Pacer): one write per chunk is about all a held
+        connection costs. A client that stops reading holds the next chunk back until
+        the kernel takes the previous one.
         """
         return await _Trickle(self, data, chunk_bytes, pause_s, deadline).run()
 
@@ -287,10 +297,13 @@ class _Trickle:
         self._pause_s = pause_s
         self._deadline = deadline
         self._loop = asyncio.get_running_loop()
+        self._pacer = _pacer(self._loop) if pause_s >= SHARED_MIN_PAUSE_S else None
         self._done: asyncio.Future[Trickled] = self._loop.create_future()
         self._started = self._loop.time()
         self._sent_chunks = 0
+        self._sent_all = False
         self._timer: asyncio.TimerHandle | None = None
+        self._slot: int | None = None
 
     async def run(self) -> Trickled:
         gone = self._wire._watcher.gone
@@ -302,6 +315,8 @@ class _Trickle:
             gone.remove_done_callback(self._on_gone)
             if self._timer is not None:
                 self._timer.cancel()
+            if self._slot is not None and self._pacer is not None:
+                self._pacer.forget(self._slot, self)
 
     def _on_gone(self, _: asyncio.Future[None]) -> None:
         self._wire._mark_ended()
@@ -310,6 +325,19 @@ class _Trickle:
     def _finish(self, result: Trickled) -> None:
         if not self._done.done():
             self._done.set_result(result)
+
+    def _fail(self, error: Exception) -> None:
+        if not self._done.done():
+            self._done.set_exception(error)
+
+    def _due(self) -> None:
+        """The pause after a chunk is over: the next chunk, or the end of the trickle."""
+        self._timer = None
+        self._slot = None
+        if self._sent_all:
+            self._finish("sent")
+        else:
+            self._tick()
 
     def _tick(self) -> None:
         wire = self._wire
@@ -337,13 +365,73 @@ class _Trickle:
         self._wire._transport.write(chunk)
         self._wire.body_bytes += len(chunk)
         self._sent_chunks += 1
+        self._sent_all = start + self._chunk_bytes >= len(self._data)
 
         next_at = self._started + self._sent_chunks * self._pause_s
         if self._deadline is not None:
             next_at = min(next_at, self._deadline)
-        last = start + self._chunk_bytes >= len(self._data)
-        callback = (lambda: self._finish("sent")) if last else self._tick
-        self._timer = self._loop.call_at(next_at, callback)
+        if self._pacer is None:
+            self._timer = self._loop.call_at(next_at, self._due)
+        else:
+            self._slot = self._pacer.wake_at(self._loop, next_at, self)
+
+
+class _Pacer:
+    """Timers shared by the trickles of one event loop, one per slot of SLOT_S.
+
+    Every trickle due within the same slot wakes on the same timer callback, so a
+    thousand connections held at one byte per second cost at most 1 / SLOT_S timers per
+    second instead of a thousand, and no timer object per chunk. A chunk then leaves at
+    most SLOT_S after it is due and never before; the pace does not drift, since chunk n
+    is still due at start + n * pause_s.
+    """
+
+    def __init__(self) -> None:
+        self._slots: dict[int, dict[_Trickle, None]] = {}
+        self._timers: dict[int, asyncio.TimerHandle] = {}
+
+    def wake_at(self, loop: asyncio.AbstractEventLoop, when: float, trickle: _Trickle) -> int:
+        """Call `trickle._due()` at the end of the slot holding `when`; returns the slot."""
+        slot = math.ceil(when / SLOT_S)
+        members = self._slots.get(slot)
+        if members is None:
+            members = self._slots[slot] = {}
+            self._timers[slot] = loop.call_at(slot * SLOT_S, self._fire, slot)
+        members[trickle] = None
+        return slot
+
+    def forget(self, slot: int, trickle: _Trickle) -> None:
+        """Take `trickle` out of `slot`; the slot's timer goes with its last member."""
+        members = self._slots.get(slot)
+        if members is None or trickle not in members:
+            return
+        del members[trickle]
+        if not members:
+            del self._slots[slot]
+            self._timers.pop(slot).cancel()
+
+    def _fire(self, slot: int) -> None:
+        self._timers.pop(slot, None)
+        for trickle in self._slots.pop(slot, {}):
+            # One connection's failure must not stall the others due in the same slot.
+            try:
+                trickle._due()
+            except Exception as exc:
+                trickle._fail(exc)
+
+
+# Trickles pausing at least SHARED_MIN_PAUSE_S between chunks share their timers (see
+# _Pacer); SLOT_S late is then at most a tenth of a pause. Faster ones keep a timer each.
+SLOT_S = 0.005
+SHARED_MIN_PAUSE_S = 0.05
+_PACERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Pacer] = weakref.WeakKeyDictionary()
+
+
+def _pacer(loop: asyncio.AbstractEventLoop) -> _Pacer:
+    pacer = _PACERS.get(loop)
+    if pacer is None:
+        pacer = _PACERS[loop] = _Pacer()
+    return pacer
 
 
 def _no_delay(transport: asyncio.BaseTransport) -> None:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import socket
+import statistics
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
-from tests.faults.rawhttp import raw_request
+from tests.faults.rawhttp import Arrivals, raw_request, timed_request
 from tests.faults.support import Proxy, only
+from tests.faults.upstream_stub import catalog_body
 
 HELD = 200
 
@@ -91,3 +95,23 @@ def test_a_client_that_stops_reading_holds_the_fault_without_spinning(proxy: Pro
     assert spent_s <= 0.03
     assert row["end"] == "client_gone"
     assert int(row["bytes_written"]) < int(row["bytes_promised"])
+
+
+def test_slowloris_connections_held_together_each_keep_their_own_pace(proxy: Proxy) -> None:
+    # Slow trickles share their timers; each connection must still get one byte per
+    # interval from its own start, whichever connections it shares a timer with.
+    proxy.put_profile(only("DE", "slowloris", interval_ms=200))
+
+    def held(number: int) -> Arrivals:
+        time.sleep(number * 0.013)
+        return timed_request(proxy.url, f"/catalog?t=paced-{number}", "DE", duration_s=1.3)
+
+    with ThreadPoolExecutor(12) as pool:
+        replies = list(pool.map(held, range(12)))
+
+    for reply in replies:
+        times = [at for at, _ in reply.chunks]
+        gaps_ms = [(later - earlier) * 1000 for earlier, later in itertools.pairwise(times)]
+        assert reply.body == catalog_body("DE")[: len(reply.body)]
+        assert len(gaps_ms) >= 4
+        assert 180 <= statistics.median(gaps_ms) <= 220
