@@ -66,8 +66,10 @@ READY_TIMEOUT_S = 20.0
 WARMUP_S = 5
 CONTROL_TIMEOUT_S = 10.0
 # The longest fault in profiles/all_kinds.json holds its connection 30 s (a hanging
-# truncate); the upstream pool's idle connections close after 15 s.
+# truncate); the proxy's pooled upstream connections close 15 to 30 s after their last
+# use (aiohttp's keep-alive timeout, checked every 15 s).
 SETTLE_S = 60.0
+POOL_EXPIRY_S = 35.0
 SETTLE_POLL_S = 1.0
 FD_SLACK = 16
 RSS_GROWTH_MB = 48.0
@@ -612,8 +614,8 @@ def idle_start(stack: Stack, started: float) -> Sample:
         if now.in_flight == 0:
             break
         time.sleep(SETTLE_POLL_S)
-    # aiohttp closes an idle pooled connection after 15 s; start and end both count none.
-    time.sleep(16)
+    # Start and end both count no pooled upstream connection.
+    time.sleep(POOL_EXPIRY_S)
     return sample(stack, started)
 
 
