@@ -17,7 +17,7 @@ STORM_ARGS = -f locustfile.py -u $(USERS) -r $(USERS) --csv $(RUN_DIR)/storm \
 	--ingest $(INGEST) --fault-seed $(SEED) $(if $(PROCESSES),--processes $(PROCESSES)) \
 	$(if $(BUGS),--bugs $(BUGS))
 
-.PHONY: storm ui nightly matrix false-alarms soak test check format clean
+.PHONY: storm ui nightly matrix false-alarms soak bench test check format clean
 
 $(BIN)/locust: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,11 @@ false-alarms: $(BIN)/locust
 # open fds, RSS and asyncio tasks must return to their idle values.
 soak: $(BIN)/locust
 	$(BIN)/python bench/soak.py $(if $(SOAK_S),--duration-s $(SOAK_S))
+
+# Every benchmark, its ratios measured side by side (under 10 minutes; needs wrk and
+# nginx): rewrites docs/performance.md above its Soak section.
+bench: $(BIN)/locust
+	$(BIN)/python bench/report.py
 
 test: $(VENV)/.dev
 	$(BIN)/pytest -q

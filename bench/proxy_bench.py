@@ -17,7 +17,7 @@ are held (target < 150 MB), and exits 0 when both targets are met, 1 otherwise (
 from disturbed rounds only is inconclusive, never met), 2 on bad input or a missing tool.
 
     .venv/bin/python bench/proxy_bench.py [--duration-s 10] [--connections 32]
-        [--held 1000] [--rounds 3] [--py-spy FILE]
+        [--held 1000] [--rounds 3] [--py-spy FILE] [--json FILE]
 """
 
 from __future__ import annotations
@@ -50,6 +50,9 @@ from typing import NoReturn
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from benchlib import Result, Target  # noqa: E402
 
 from common import REGIONS  # noqa: E402
 
@@ -113,6 +116,7 @@ class Options:
     interval_ms: int
     rounds: int
     py_spy_path: Path | None
+    json_path: Path | None
 
 
 @dataclass(frozen=True)
@@ -231,6 +235,7 @@ def parse_options(argv: list[str] | None) -> Options:
         metavar="FILE",
         help="after the rounds, profile the proxy during one more B phase into FILE",
     )
+    parser.add_argument("--json", type=Path, metavar="FILE", help="write the figures here")
     args = parser.parse_args(argv)
     if args.py_spy is not None and not args.py_spy.parent.is_dir():
         raise UsageError(f"--py-spy {args.py_spy}: folder {args.py_spy.parent} does not exist")
@@ -242,6 +247,7 @@ def parse_options(argv: list[str] | None) -> Options:
         interval_ms=args.interval_ms,
         rounds=args.rounds,
         py_spy_path=args.py_spy,
+        json_path=args.json,
     )
 
 
@@ -745,6 +751,46 @@ def target_lines(judged: list[Round]) -> tuple[list[str], bool]:
     return lines, ratio_met and memory_met
 
 
+def write_result(options: Options, judged: list[Round], summary: list[str]) -> None:
+    """The figures and targets as JSON for bench/report.py, when --json asks for them."""
+    if options.json_path is None:
+        return
+    a = [r.a for r in judged]
+    b = [r.b for r in judged]
+    ratio = _median(b, lambda p: p.load.requests_per_s) / _median(
+        a, lambda p: p.load.requests_per_s
+    )
+    peak_mb = max(p.rss_mb for p in b)
+    trusted = any(not r.disturbed for r in judged)
+    held = options.held
+    command = "make bench (or: .venv/bin/python bench/proxy_bench.py)"
+    cpu = {name: statistics.median(p.cpu_share[name] for p in b) for name in b[0].cpu_share}
+    figures = [
+        f"wrk, {options.threads} thread, {options.connections} connections, "
+        f"{options.duration_s} s per phase; {held} DE slowloris connections held in B "
+        f"(interval_ms {options.interval_ms})",
+        *summary,
+        "median CPU during B, in cores: " + " ".join(f"{n} {v:.2f}" for n, v in cpu.items()),
+    ]
+    result = Result("containment", command, figures)
+    result.targets = [
+        Target(
+            f"clean-region throughput, {held} held / none held",
+            ratio,
+            f">= {RATIO_TARGET}",
+            trusted and ratio >= RATIO_TARGET,
+            inconclusive=not trusted,
+        ),
+        Target(
+            "proxy peak RSS while held, MB",
+            peak_mb,
+            f"< {MEMORY_TARGET_MB:.0f} MB",
+            peak_mb < MEMORY_TARGET_MB,
+        ),
+    ]
+    result.write(options.json_path)
+
+
 # --- main ---------------------------------------------------------------------------------
 
 
@@ -785,7 +831,9 @@ def run(options: Options, wrk_path: str, deadline: float) -> int:
         rounds = measure_rounds(stack, wrk, deadline)
         judged = [r for r in rounds if not r.disturbed] or rounds
         lines, met = target_lines(judged)
-        print(*summary_lines(rounds, judged, options.interval_ms), *lines, sep="\n")
+        summary = summary_lines(rounds, judged, options.interval_ms)
+        print(*summary, *lines, sep="\n")
+        write_result(options, judged, summary)
         if options.py_spy_path is not None:
             py_spy = require_tool("py-spy", PY_SPY_INSTALL)
             profile_phase_b(stack, wrk, py_spy, options.py_spy_path)
