@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from analysis.confidence import requests_needed, wilson_bounds
 from analysis.facts import CacheView, PhaseStats, RegionFacts
-from analysis.names import WHOLE_RUN
+from analysis.names import PHASES, WHOLE_RUN
 from analysis.thresholds import CleanThresholds, TargetThresholds, Thresholds
 
 Verdict = Literal["PASS", "FAIL", "INCONCLUSIVE"]
@@ -196,7 +196,8 @@ def target_checks(facts: RegionFacts, bounds: TargetThresholds, phased: bool) ->
 
 def worst_phase(facts: RegionFacts) -> str:
     """The phase whose p95 is the run's, for the detail of a whole-run p95."""
-    phased = {name: s.p95_ms for name, s in facts.phases.items() if name != WHOLE_RUN}
+    # In phase order, so that a tie names the earliest phase whatever the dict's order.
+    phased = {name: facts.phases[name].p95_ms for name in PHASES if name in facts.phases}
     measured = {name: p95 for name, p95 in phased.items() if p95 is not None}
     if not measured:
         return WHOLE_RUN

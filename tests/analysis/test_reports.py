@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
+import subprocess
+import sys
 import json
 import struct
 import xml.etree.ElementTree as ET
@@ -234,3 +237,22 @@ def test_timeline_takes_success_from_the_growth_of_cumulative_counts(make_run: M
     assert timeline.success["US"].loc[20.0] == 100.0
     assert timeline.p95_ms["DE"].loc[20.0] == 2500.0
     assert timeline.staleness_s["US"].loc[20.0] == 2.0
+
+
+def test_reports_are_the_same_bytes_whatever_the_hash_seed(make_run: MakeRun) -> None:
+    # Every phase has the same p95: the whole-run detail must name the same one each time.
+    prefix = make_run()
+    written = []
+    for seed in ("1", "2", "3"):
+        out = prefix.parent / f"seed{seed}"
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        done = subprocess.run(
+            [sys.executable, "-m", "analysis", str(prefix), "--out", str(out)],
+            cwd=Path(__file__).resolve().parents[2],
+            env=env,
+            capture_output=True,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        written.append([(out / name).read_bytes() for name in ("verdict.json", "verdict.md")])
+    assert written[0] == written[1] == written[2]
