@@ -29,6 +29,8 @@ def add_arguments(parser: Any) -> None:
     """Register the options on Locust's parser (an argparse parser with UI extras)."""
     # Locust's own parser, not an argument group: only it knows include_in_web_ui.
     group = parser
+    # The web UI can retarget the faults: loopback unless asked (--web-host '*' for all).
+    parser.set_defaults(web_host="127.0.0.1")
     group.add_argument(
         "--fault-target",
         type=target_name,

@@ -373,11 +373,35 @@ def control_blueprint(storm: Storm, remote: Remote, base: str, protect: View) ->
 
     blueprint.add_url_rule("/blast-radius", "page", protect(page))
     blueprint.add_url_rule("/blast-radius/rows", "rows", protect(rows))
-    blueprint.add_url_rule("/blast-radius/target", "target", protect(target), methods=["POST"])
     blueprint.add_url_rule(
-        "/blast-radius/faults-off", "faults_off", protect(faults_off), methods=["POST"]
+        "/blast-radius/target", "target", protect(same_page(target)), methods=["POST"]
+    )
+    blueprint.add_url_rule(
+        "/blast-radius/faults-off",
+        "faults_off",
+        protect(same_page(faults_off)),
+        methods=["POST"],
     )
     return blueprint
+
+
+# Sent by the control page's script. Another site's page cannot add a custom header to a
+# request to this origin without a CORS preflight, which is never granted: a forged form
+# post or cross-site fetch arrives without it and changes nothing.
+CONTROL_HEADER = "X-Blast-Radius-Control"
+
+
+def same_page(action: Callable[[], tuple[Response, int]]) -> Callable[[], tuple[Response, int]]:
+    """Refuse a control action that did not come from the control page's own script."""
+
+    def checked() -> tuple[Response, int]:
+        if request.headers.get(CONTROL_HEADER) != "1":
+            message = f"refused: send the header {CONTROL_HEADER}: 1 (the control page does)"
+            log.warning("control action %s refused: no %s header", request.path, CONTROL_HEADER)
+            return jsonify({"ok": False, "message": message}), 403
+        return action()
+
+    return checked
 
 
 def change(action: Callable[[], dict[str, Any]], done: str) -> tuple[Response, int]:
@@ -449,7 +473,8 @@ async function refresh() {{
   }}
 }}
 async function post(path, form) {{
-  const answer = await (await fetch(path, {{method: "POST", body: form}})).json();
+  const headers = {{"X-Blast-Radius-Control": "1"}};
+  const answer = await (await fetch(path, {{method: "POST", body: form, headers}})).json();
   document.getElementById("message").textContent = answer.message;
   await refresh();
 }}

@@ -6,7 +6,11 @@ docs/SECURITY.md names these tests beside the claims they prove.
 from __future__ import annotations
 
 import gzip
+import signal
 import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
@@ -22,6 +26,7 @@ from tests.conftest import Service, free_port, start_service
 from tests.discovery.discovery_http import get
 from tests.faults.support import start_proxy
 
+ROOT = Path(__file__).resolve().parent.parent
 LISTEN = "0A"
 LOOPBACK_V4 = "0100007F"
 
@@ -128,3 +133,27 @@ def test_storm_refuses_a_profile_file_over_its_limit(tmp_path: Path) -> None:
 
     with pytest.raises(StormError, match=f"larger than {MAX_PROFILE_BYTES // 1024} KiB"):
         load_profile(str(huge))
+
+
+def test_storm_web_ui_listens_on_loopback_only_by_default(tmp_path: Path) -> None:
+    port = free_port()
+    locust = str(Path(sys.executable).with_name("locust"))
+    cmd = [locust, "-f", str(ROOT / "locustfile.py"), "--web-port", str(port)]
+    cmd += ["--csv", str(tmp_path / "storm")]
+    with (tmp_path / "locust.log").open("wb") as log:
+        proc = subprocess.Popen(
+            cmd, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        deadline = time.monotonic() + 40
+        while not listening_addresses(port) and time.monotonic() < deadline:
+            assert proc.poll() is None, (tmp_path / "locust.log").read_text()[-2000:]
+            time.sleep(0.2)
+        assert listening_addresses(port) == [LOOPBACK_V4]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -73,5 +73,19 @@ def log_outcome(outcome: IngestOutcome) -> None:
         outcome.duration_s * 1000,
         outcome.items,
         "-" if outcome.generation is None else outcome.generation,
-        outcome.detail or "-",
+        shown_detail(outcome.detail),
     )
+
+
+# A detail may quote what an upstream sent; a log line stays one short line whatever it was.
+MAX_DETAIL_CHARS = 300
+
+
+def shown_detail(detail: str) -> str:
+    """`detail` on one line, cut to MAX_DETAIL_CHARS with a mark of how much was cut."""
+    if not detail:
+        return "-"
+    line = detail.replace("\r", "\\r").replace("\n", "\\n")
+    if len(line) <= MAX_DETAIL_CHARS:
+        return line
+    return f"{line[:MAX_DETAIL_CHARS]}... ({len(line) - MAX_DETAIL_CHARS} more chars)"

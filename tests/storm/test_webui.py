@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -252,3 +253,26 @@ def test_blast_radius_tab_fills_and_its_control_moves_the_faults_to_jp(
     proc.send_signal(signal.SIGINT)
     proc.wait(timeout=40)
     wait_for(lambda: not run_processes(run_dir), "every process of the storm gone", 10)
+
+
+def test_a_control_post_without_the_page_header_is_refused(
+    web_storm: tuple[str, Path, subprocess.Popen[bytes]],
+) -> None:
+    url, _, _ = web_storm
+    forged = urllib.request.Request(f"{url}/blast-radius/faults-off", data=b"", method="POST")
+
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(forged, timeout=10)
+
+    assert refused.value.code == 403
+    assert b"X-Blast-Radius-Control" in refused.value.read()
+    sent = urllib.request.Request(
+        f"{url}/blast-radius/faults-off",
+        data=b"",
+        method="POST",
+        headers={"X-Blast-Radius-Control": "1"},
+    )
+    # With the header the action runs, and is refused only because no storm is running.
+    with pytest.raises(urllib.error.HTTPError) as conflict:
+        urllib.request.urlopen(sent, timeout=10)
+    assert conflict.value.code == 409
