@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
+import struct
 import subprocess
 import sys
-import json
-import struct
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from pathlib import Path
