@@ -377,19 +377,45 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     started = time.monotonic()
     results = run_cells(cells, out, args.duration, args.users, args.seed)
-    problems = findings(results)
     took_s = time.monotonic() - started
-    table = render_matrix(results)
-    status = "\n".join(f"- {line}" for line in problems) or "- every bug caught, no false alarm"
-    document = {"results": [asdict(r) for r in results], "problems": problems, "took_s": took_s}
+    settings = f"{args.duration} storms, {args.users} users, fault seed {args.seed}"
+    markdown, document = summarize(results, took_s, settings)
     for folder in [out, *publish]:
-        write_atomic(
-            folder / "matrix.md", f"{table}\n{len(results)} storms in {took_s:.0f} s\n{status}\n"
-        )
+        write_atomic(folder / "matrix.md", markdown)
         write_atomic(folder / "matrix.json", json.dumps(document, indent=2) + "\n")
-    print(table)
-    print("\n".join(problems) or "every bug caught by at least one kind; no false alarm")
-    return 1 if problems else 0
+    print(markdown, end="")
+    return 1 if document["problems"] else 0
+
+
+def summarize(
+    results: list[CellResult], took_s: float, settings: str
+) -> tuple[str, dict[str, Any]]:
+    """The table with its conclusion, as markdown and as the JSON document."""
+    problems = findings(results)
+    unseen = sorted(
+        bug
+        for bug in {r.bug for r in results} & UNSEEN.keys()
+        if not any(r.caught for r in results if r.bug == bug)
+    )
+    if problems:
+        conclusion = "\n".join(f"- {line}" for line in problems)
+    else:
+        conclusion = "- every bug a storm can see was caught; the bug-free stack passed every cell"
+    if unseen:
+        conclusion += f"\n- not seen from outside the stack (see Rows): {', '.join(unseen)}"
+    title = (
+        f"# Self-validation matrix\n\n{settings}; target {TARGET}, each variant at "
+        f"probability 1 (`python -m storm.matrix`).\n\n"
+    )
+    table = render_matrix(results)
+    markdown = f"{title}{table}\n{len(results)} storms in {took_s:.0f} s\n{conclusion}\n"
+    document = {
+        "results": [asdict(r) for r in results],
+        "problems": problems,
+        "unseen": unseen,
+        "took_s": took_s,
+    }
+    return markdown, document
 
 
 if __name__ == "__main__":
