@@ -107,4 +107,4 @@ def test_false_alarm_draws_are_reproducible_and_valid() -> None:
     for _, variants, probability, _ in first:
         kinds = [VARIANTS[name].kind for name in variants]
         assert len(kinds) == len(set(kinds)) and 1 <= len(kinds) <= 4
-        assert 0.3 <= probability <= 1.0
+        assert 0.6 <= probability <= 1.0
