@@ -324,7 +324,7 @@ def run_false_alarms(runs: int, args: argparse.Namespace, publish: list[Path]) -
         spec = StormSpec(run_dir, profile, target, fault_seed, "", duration, users)
         code, took = run_storm(spec)
         result = read_result(NO_BUG, "+".join(variants), run_dir, code, took)
-        entry = {"run": number, "target": target, "probability": probability}
+        entry: dict[str, Any] = {"run": number, "target": target, "probability": probability}
         entry |= {"seed": fault_seed, **asdict(result)}
         results.append(entry)
         print(
