@@ -136,7 +136,7 @@ def parse_profile(text: str | bytes, source: str) -> Profile:
 
 def _json_object(text: str | bytes, source: str) -> dict[str, Any]:
     try:
-        document = json.loads(text)
+        document = json.loads(text, parse_constant=_refuse_constant)
     except RecursionError:
         raise _too_deep(source) from None
     except UnicodeDecodeError:
@@ -145,6 +145,15 @@ def _json_object(text: str | bytes, source: str) -> dict[str, Any]:
         raise ProfileError(
             f"{source}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}); "
             "fix the syntax"
+        ) from None
+    except _NonFiniteError as exc:
+        raise ProfileError(
+            f"{source}: not valid JSON ({exc} is no JSON number); write a finite number"
+        ) from None
+    except ValueError:
+        # Python refuses integers of more than 4300 digits while it parses them.
+        raise ProfileError(
+            f"{source}: not valid JSON (a number too long to read); write a short number"
         ) from None
     if _nesting(document) > MAX_NESTING:
         raise _too_deep(source)
@@ -155,6 +164,14 @@ def _json_object(text: str | bytes, source: str) -> dict[str, Any]:
             f"got a JSON {type(document).__name__}"
         )
     return document
+
+
+class _NonFiniteError(Exception):
+    """NaN, Infinity or -Infinity in a profile: Python's json reads them, RFC 8259 does not."""
+
+
+def _refuse_constant(literal: str) -> Any:
+    raise _NonFiniteError(literal)
 
 
 def _too_deep(source: str) -> ProfileError:

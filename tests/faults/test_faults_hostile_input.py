@@ -236,3 +236,40 @@ def test_sigterm_records_every_held_lie_within_the_documented_second(
     assert {row["kind"] for row in rows} <= set(params)
     # One second of grace, then the resets: aiohttp's own wait would add another second.
     assert 0.9 < elapsed_s < 1.8
+
+
+def _long_number_profile() -> str:
+    return '{"DE": {"probability": ' + "1" * 5000 + ', "types": ["truncate"]}}'
+
+
+def test_a_5000_digit_number_in_a_profile_file_exits_2_with_one_line(tmp_path: Path) -> None:
+    path = _profile_file(tmp_path, _long_number_profile())
+
+    line = _refused("--listen", "0", "--upstream", NO_UPSTREAM, "--profile", path)
+
+    assert "not valid JSON" in line and "too long" in line
+    assert len(line) < 400
+
+
+def test_a_5000_digit_number_put_gets_400_with_one_line(proxy: Proxy) -> None:
+    status, body = _put_raw(proxy.url, _long_number_profile().encode())
+
+    assert status == 400
+    assert len(body.strip().splitlines()) == 1
+    assert "not valid JSON" in body and "too long" in body
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])
+def test_a_non_finite_literal_in_a_profile_is_refused_by_name(literal: str) -> None:
+    text = '{"DE": {"probability": 1, "types": ["truncate"], '
+    text += '"params": {"truncate": {"keep_fraction": ' + literal + "}}}}"
+
+    with pytest.raises(ProfileError, match=f"{literal} is no JSON number"):
+        parse_profile(text, "test")
+
+
+def test_a_non_finite_literal_put_gets_400(proxy: Proxy) -> None:
+    status, body = _put_raw(proxy.url, b'{"DE": {"probability": Infinity, "types": ["flap"]}}')
+
+    assert status == 400
+    assert "Infinity is no JSON number" in body
