@@ -23,6 +23,9 @@ from storm.phases import Plan, plan
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PROFILE = "profiles/de_example.json"
 INGEST_MODES = ("hardened", "naive")
+# Beyond these the embedded services refuse the values themselves, after a storm began.
+MAX_MIN_ITEMS = 100_000
+MAX_GENERATION_S = 86_400.0
 
 
 def add_arguments(parser: Any) -> None:
@@ -201,10 +204,13 @@ def settings_from(options: argparse.Namespace) -> StormSettings:
         raise StormError(f"--read-path {options.read_path}: start it with /")
     if not getattr(options, "region_param", "x") and not getattr(options, "region_header", ""):
         raise StormError("--region-param is empty: give --region-header, or the region is lost")
-    if options.min_items < 1:
-        raise StormError(f"--min-items {options.min_items}: use a positive count")
-    if options.generation_s <= 0:
-        raise StormError(f"--generation-s {options.generation_s}: use a positive number")
+    if not 1 <= options.min_items <= MAX_MIN_ITEMS:
+        raise StormError(f"--min-items {options.min_items}: use a count from 1 to {MAX_MIN_ITEMS}")
+    if not 0 < options.generation_s <= MAX_GENERATION_S:
+        raise StormError(
+            f"--generation-s {options.generation_s}: use a number of seconds above 0, "
+            f"at most {MAX_GENERATION_S:g}"
+        )
     if options.thresholds:
         try:
             load_thresholds(options.thresholds)

@@ -17,7 +17,9 @@ from typing import TextIO
 from locust.argument_parser import get_parser
 
 from storm.errors import StormError, fail
+from storm.external import read_cache
 from storm.options import check_users, csv_prefix, settings_from
+from storm.stack import probe_host
 
 # Options after which Locust does no run at all.
 NO_RUN = {
@@ -67,8 +69,14 @@ def preflight(argv: list[str]) -> None:
     try:
         if options.headless:
             check_users(options)
-        settings_from(options)
+        settings = settings_from(options)
         lock_run_folder(csv_prefix(options))
+        # An external API that does not answer, or a cache that cannot be read, must
+        # refuse the storm before Locust truncates the last run's CSVs.
+        if options.host:
+            probe_host(str(options.host))
+            if settings.cache_db:
+                read_cache(settings.cache_db, settings.cache_query)
     except StormError as exc:
         fail(str(exc))
 

@@ -17,10 +17,8 @@ import io
 import json
 import logging
 import os
-import socket
 import sys
 import time
-import urllib.parse
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -37,7 +35,7 @@ from storm.options import StormSettings, check_users, csv_prefix, retarget, sett
 from storm.phases import FAULT, MESSAGE, RECOVERY, board
 from storm.preflight import lock_run_folder
 from storm.progress import report_every
-from storm.stack import Stack, get_json, last_line, put_json, wait_until
+from storm.stack import Stack, get_json, last_line, probe_host, put_json, wait_until
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +43,6 @@ WARM_TIMEOUT_S = 30.0
 SUITE_FILES = ("ledger.csv", "snapshots.json", "run.json")
 REPORT_FILES = ("verdict.json", "verdict.md", "junit.xml", "blast_radius.png")
 RECOVERY_POLL_S = 0.5
-PROBE_TIMEOUT_S = 3.0
 
 
 class Storm:
@@ -79,12 +76,13 @@ class Storm:
         """Start the services this storm needs and wait until they are ready."""
         self.prefix.parent.mkdir(parents=True, exist_ok=True)
         self.lock = lock_run_folder(self.prefix)
-        self._clear_previous_run()
         external = bool(self.environment.host)
+        # Everything that can refuse the storm is checked before the last run's files go.
         if external:
             probe_host(str(self.environment.host))
             if self.settings.cache_db:
                 read_cache(self.settings.cache_db, self.settings.cache_query)
+        self._clear_previous_run()
         if not external:
             upstream = self.stack.start("upstream", self._upstream_args())
             self.upstream_url = upstream.url
@@ -105,10 +103,11 @@ class Storm:
         folder, stem = self.prefix.parent, self.prefix.name
         names = [f"{stem}_{suffix}" for suffix in SUITE_FILES] + list(REPORT_FILES)
         names += [f"{db}{ext}" for db in ("discovery.db",) for ext in ("", "-wal", "-shm")]
-        for name in names:
-            path = folder / name
+        paths = [folder / name for name in names]
+        for path in paths:
             if path.is_dir():
                 raise StormError(f"{path} is a folder: remove it or choose another --csv prefix")
+        for path in paths:
             path.unlink(missing_ok=True)
 
     def _upstream_args(self) -> list[str]:
@@ -493,19 +492,6 @@ def begin(environment: Environment) -> Storm | None:
     if isinstance(environment.runner, MasterRunner):
         log.info("master owns the stack at %s", environment.host)
     return storm
-
-
-def probe_host(url: str) -> None:
-    """An external API that does not answer makes every request fail: that is a usage
-    error to report now, not a verdict about the system."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise StormError(f"--host {url}: use an http:// or https:// URL with a host")
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    try:
-        socket.create_connection((parts.hostname, port), timeout=PROBE_TIMEOUT_S).close()
-    except OSError as exc:
-        raise StormError(f"--host {url}: nothing answers ({exc}); start the API first") from None
 
 
 def abandon(storm: Storm | None) -> None:

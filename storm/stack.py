@@ -10,10 +10,12 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -158,3 +160,20 @@ def wait_until(probe: Any, what: str, timeout_s: float) -> None:
             pass
         time.sleep(0.1)
     raise StormError(f"{what} did not happen within {timeout_s:.0f} s")
+
+
+# How long an external API may take to accept a connection before the storm gives up.
+PROBE_TIMEOUT_S = 3.0
+
+
+def probe_host(url: str) -> None:
+    """An external API that does not answer makes every request fail: that is a usage
+    error to report now, not a verdict about the system."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise StormError(f"--host {url}: use an http:// or https:// URL with a host")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname, port), timeout=PROBE_TIMEOUT_S).close()
+    except OSError as exc:
+        raise StormError(f"--host {url}: nothing answers ({exc}); start the API first") from None

@@ -236,3 +236,35 @@ def test_second_storm_into_the_same_files_is_refused(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "another storm is writing" in done.stderr
     assert wait_gone(run_dir) == []
+
+
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [
+        (("--host", "http://127.0.0.1:{port}"), "nothing answers"),
+        (("--generation-s", "nan"), "--generation-s nan"),
+        (("--min-items", "10000000000000000000000"), "--min-items"),
+    ],
+)
+def test_a_refused_storm_keeps_the_last_runs_files(
+    tmp_path: Path, extra: tuple[str, str], named: str
+) -> None:
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    kept = {
+        "verdict.json": '{"verdict": "PASS"}',
+        "storm_stats.csv": "Type,Name\n",
+        "storm_ledger.csv": "time,region\n",
+        "discovery.db": "not really a database",
+    }
+    for name, text in kept.items():
+        (run_dir / name).write_text(text)
+    option, value = extra
+
+    done = run_storm(run_dir, option, value.format(port=free_port()))
+
+    assert done.returncode == 2, done.stdout[-2000:] + done.stderr[-2000:]
+    assert named in done.stderr and "Traceback" not in done.stderr
+    for name, text in kept.items():
+        assert (run_dir / name).read_text() == text, name
+    assert wait_gone(run_dir) == []
