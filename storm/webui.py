@@ -385,9 +385,9 @@ def control_blueprint(storm: Storm, remote: Remote, base: str, protect: View) ->
     return blueprint
 
 
-# Sent by the control page's script. Another site's page cannot add a custom header to a
-# request to this origin without a CORS preflight, which is never granted: a forged form
-# post or cross-site fetch arrives without it and changes nothing.
+# Sent by the control page's script. A form another site posts cannot carry it; a script
+# of another origin can (Locust's web UI answers CORS preflights for any origin), so the
+# Origin a browser attaches to every POST must be this page's own as well.
 CONTROL_HEADER = "X-Blast-Radius-Control"
 
 
@@ -395,13 +395,25 @@ def same_page(action: Callable[[], tuple[Response, int]]) -> Callable[[], tuple[
     """Refuse a control action that did not come from the control page's own script."""
 
     def checked() -> tuple[Response, int]:
+        origin = request.headers.get("Origin")
+        own = request.host_url.rstrip("/")
         if request.headers.get(CONTROL_HEADER) != "1":
-            message = f"refused: send the header {CONTROL_HEADER}: 1 (the control page does)"
-            log.warning("control action %s refused: no %s header", request.path, CONTROL_HEADER)
-            return jsonify({"ok": False, "message": message}), 403
-        return action()
+            reason = f"send the header {CONTROL_HEADER}: 1 (the control page does)"
+        elif origin is not None and origin != own:
+            reason = f"the request comes from another origin ({shown(origin)}, not {own})"
+        elif request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
+            reason = "the browser says the request comes from another site"
+        else:
+            return action()
+        log.warning("control action %s refused: %s", request.path, reason)
+        return jsonify({"ok": False, "message": f"refused: {reason}"}), 403
 
     return checked
+
+
+def shown(text: str, limit: int = 80) -> str:
+    """A header value for a message: repr, cut to `limit` characters."""
+    return repr(text[:limit]) + ("..." if len(text) > limit else "")
 
 
 def change(action: Callable[[], dict[str, Any]], done: str) -> tuple[Response, int]:

@@ -270,8 +270,18 @@ def test_a_control_post_without_the_page_header_is_refused(
         f"{url}/blast-radius/faults-off",
         data=b"",
         method="POST",
-        headers={"X-Blast-Radius-Control": "1"},
+        headers={"X-Blast-Radius-Control": "1", "Origin": url},
     )
+    for hostile in ({"Origin": "http://evil.example"}, {"Sec-Fetch-Site": "cross-site"}):
+        cross = urllib.request.Request(
+            f"{url}/blast-radius/faults-off",
+            data=b"",
+            method="POST",
+            headers={"X-Blast-Radius-Control": "1", **hostile},
+        )
+        with pytest.raises(urllib.error.HTTPError) as other_site:
+            urllib.request.urlopen(cross, timeout=10)
+        assert other_site.value.code == 403, hostile
     # With the header the action runs, and is refused only because no storm is running.
     with pytest.raises(urllib.error.HTTPError) as conflict:
         urllib.request.urlopen(sent, timeout=10)
