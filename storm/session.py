@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import gevent
+import gevent.lock
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
@@ -53,6 +54,7 @@ class Storm:
         self.settings = settings
         self.prefix = prefix
         self.stack = Stack(prefix.parent)
+        self._changing = gevent.lock.RLock()
         self.proxy_url = ""
         self.upstream_url = settings.upstream
         self.discovery_url = ""
@@ -209,6 +211,12 @@ class Storm:
             runner.stop()
 
     def _enter(self, name: str) -> None:
+        # A web UI switch runs in another greenlet and yields while its PUT is on the wire:
+        # one at a time, so that the proxy's profile and settings.target never disagree.
+        with self._changing:
+            self._enter_unlocked(name)
+
+    def _enter_unlocked(self, name: str) -> None:
         now = time.time()
         if self.phases:
             self.phases[-1]["end"] = now
@@ -278,22 +286,24 @@ class Storm:
         turns them on again for the new target. A switch is refused once the fault window
         has closed, since the verdict's target would then be a region never lied to.
         """
-        phase = self._phase_for_change()
-        previous = self.settings.target
-        profile = retarget(self.settings.profile, region, self.settings.profile_path)
-        if phase == FAULT and self.proxy_url:
-            put_json(f"{self.proxy_url}/__faults/profile", profile)
-        self.settings = dataclasses.replace(self.settings, target=region, profile=profile)
-        return self._record_change("switch_target", phase, previous)
+        with self._changing:
+            phase = self._phase_for_change()
+            previous = self.settings.target
+            profile = retarget(self.settings.profile, region, self.settings.profile_path)
+            if phase == FAULT and self.proxy_url:
+                put_json(f"{self.proxy_url}/__faults/profile", profile)
+            self.settings = dataclasses.replace(self.settings, target=region, profile=profile)
+            return self._record_change("switch_target", phase, previous)
 
     def faults_off(self) -> dict[str, Any]:
         """Stop the lies for the rest of the fault window; the phases keep their timer."""
-        phase = self._phase_for_change()
-        if phase != FAULT:
-            raise StormError(f"faults are off during {phase} already: nothing to switch off")
-        if self.proxy_url:
-            put_json(f"{self.proxy_url}/__faults/profile", {})
-        return self._record_change("faults_off", phase, self.settings.target)
+        with self._changing:
+            phase = self._phase_for_change()
+            if phase != FAULT:
+                raise StormError(f"faults are off during {phase} already: nothing to switch off")
+            if self.proxy_url:
+                put_json(f"{self.proxy_url}/__faults/profile", {})
+            return self._record_change("faults_off", phase, self.settings.target)
 
     def _phase_for_change(self) -> str:
         if not self.phases or self.phases[-1]["end"] is not None:

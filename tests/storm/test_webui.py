@@ -8,6 +8,7 @@ read the tab's rows from Locust's real statistics objects.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -20,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import gevent
 import pytest
 from locust.env import Environment
 from locust.stats import RequestStats
@@ -32,6 +34,7 @@ from storm.session import Storm
 from storm.users import STALENESS
 from storm.webui import Measure, containment_hint, fault_counts, faults_state, measure
 from tests.conftest import free_port
+from tests.faults.support import start_proxy
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCUST = str(Path(sys.executable).with_name("locust"))
@@ -286,3 +289,21 @@ def test_a_control_post_without_the_page_header_is_refused(
     with pytest.raises(urllib.error.HTTPError) as conflict:
         urllib.request.urlopen(sent, timeout=10)
     assert conflict.value.code == 409
+
+
+def test_switches_at_once_leave_the_proxy_lying_to_the_recorded_target(tmp_path: Path) -> None:
+    proxy = start_proxy(f"http://127.0.0.1:{free_port()}", tmp_path / "proxy")
+    try:
+        storm = idle_storm(tmp_path)
+        storm.proxy_url = proxy.url
+        storm.phases = [{"name": FAULT, "start": time.time(), "end": None}]
+        regions = ["KR", "GB", "JP", "FR", "US", "BR", "AU", "DE"] * 2
+
+        gevent.joinall([gevent.spawn(storm.switch_target, region) for region in regions])
+
+        assert list(get_json(f"{proxy.url}/__faults/profile")) == [storm.settings.target]
+        chain = [(c["previous"], c["target"]) for c in storm.changes]
+        assert len(chain) == len(regions)
+        assert all(before[1] == after[0] for before, after in itertools.pairwise(chain))
+    finally:
+        proxy.stop()
