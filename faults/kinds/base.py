@@ -23,7 +23,9 @@ from faults.wire import Connection, DetachedResponse, End, Trickled, Wire
 class Params(BaseModel):
     """Base of every kind's params: unknown fields and silent type coercion are errors."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    # No NaN or infinity either (JSON's 1e999 reads as infinity): a NaN passes no bound
+    # check and an infinite duration never ends.
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
 
 
 P = TypeVar("P", bound=Params)

@@ -30,7 +30,7 @@ class SlowlorisParams(Params):
     """Pace of the trickle and an optional limit after which the proxy hangs up."""
 
     interval_ms: float = Field(default=300.0, gt=0, le=60_000)
-    max_duration_ms: float | None = Field(default=None, gt=0)
+    max_duration_ms: float | None = Field(default=None, gt=0, le=HOLD_CEILING_S * 1000)
 
 
 async def inject(ctx: FaultContext, params: SlowlorisParams) -> Outcome | None:

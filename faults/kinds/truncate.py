@@ -8,6 +8,9 @@ from pydantic import Field
 
 from faults.kinds.base import FaultContext, Kind, Outcome, Params, framed_headers, wire_outcome
 
+# An hour: longer than any client waits, short enough that a forgotten hang ends.
+MAX_HANG_MS = 3_600_000
+
 
 class TruncateParams(Params):
     """How much of the body survives and how the connection ends after it."""
@@ -16,7 +19,7 @@ class TruncateParams(Params):
     # When set, wins over keep_fraction; capped at one byte short of the body.
     keep_bytes: int | None = Field(default=None, ge=0)
     end: Literal["fin", "rst", "hang"] = "fin"
-    hang_max_ms: float = Field(default=30_000.0, gt=0)
+    hang_max_ms: float = Field(default=30_000.0, gt=0, le=MAX_HANG_MS)
 
     def kept_bytes(self, body_bytes: int) -> int:
         """Bytes of a `body_bytes` long body that are sent: always fewer than all of them."""

@@ -273,3 +273,25 @@ def test_a_non_finite_literal_put_gets_400(proxy: Proxy) -> None:
 
     assert status == 400
     assert "Infinity is no JSON number" in body
+
+
+def test_an_infinite_hang_put_gets_400(proxy: Proxy) -> None:
+    body = b'{"DE": {"probability": 1, "types": ["truncate"], '
+    body += b'"params": {"truncate": {"end": "hang", "hang_max_ms": 1e999}}}}'
+
+    status, message = _put_raw(proxy.url, body)
+
+    assert status == 400
+    assert len(message.strip().splitlines()) == 1
+    assert "params.truncate.hang_max_ms: Input should be a finite number" in message
+
+
+def test_an_infinite_slowloris_in_a_profile_file_exits_2(tmp_path: Path) -> None:
+    text = '{"DE": {"probability": 1, "types": ["slowloris"], '
+    text += '"params": {"slowloris": {"max_duration_ms": 1e999}}}}'
+
+    line = _refused(
+        "--listen", "0", "--upstream", NO_UPSTREAM, "--profile", _profile_file(tmp_path, text)
+    )  # fmt: skip
+
+    assert "params.slowloris.max_duration_ms: Input should be a finite number" in line

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import math
+import typing
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from faults.errors import ProfileError
 from faults.kinds.truncate import TruncateParams
@@ -249,3 +252,57 @@ def test_cli_bad_option_exits_2_with_one_line(options: list[str], named: str) ->
     assert len(result.stderr.strip().splitlines()) == 1
     assert named in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def _takes_floats(annotation: object) -> bool:
+    return annotation is float or float in typing.get_args(annotation)
+
+
+FLOAT_PARAMS = [
+    (kind, name)
+    for kind, spec in KINDS.items()
+    for name, field in spec.params_model.model_fields.items()
+    if _takes_floats(field.annotation)
+]
+DURATION_PARAMS = [
+    (kind, name)
+    for kind, spec in KINDS.items()
+    for name in spec.params_model.model_fields
+    if name.endswith(("_ms", "_s"))
+]
+
+
+@pytest.mark.parametrize(("kind", "name"), FLOAT_PARAMS)
+def test_no_param_takes_an_infinite_number(kind: str, name: str) -> None:
+    text = json.dumps(_one_param(kind, {name: 12345.5})).replace("12345.5", "1e999")
+
+    message = _error(text)
+
+    assert f"field params.{kind}.{name}: Input should be a finite number" in message
+
+
+@pytest.mark.parametrize(("kind", "name"), FLOAT_PARAMS)
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
+def test_no_param_model_takes_nan_or_infinity(kind: str, name: str, value: float) -> None:
+    with pytest.raises(ValidationError, match="finite number"):
+        KINDS[kind].params_model.model_validate({name: value})
+
+
+@pytest.mark.parametrize(("kind", "name"), DURATION_PARAMS)
+def test_every_duration_param_has_an_upper_bound(kind: str, name: str) -> None:
+    field = KINDS[kind].params_model.model_fields[name]
+
+    bounds = [rule for rule in field.metadata if hasattr(rule, "le") or hasattr(rule, "lt")]
+
+    assert bounds, f"{kind}.{name} has no upper bound"
+
+
+@pytest.mark.parametrize(
+    ("kind", "name"), [("truncate", "hang_max_ms"), ("slowloris", "max_duration_ms")]
+)
+def test_a_hold_longer_than_an_hour_is_refused(kind: str, name: str) -> None:
+    parse_profile(json.dumps(_one_param(kind, {name: 3_600_000})), SOURCE)
+
+    message = _error(_one_param(kind, {name: 3_600_001}))
+
+    assert f"field params.{kind}.{name}: Input should be less than or equal to 3600000" in message
