@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -307,3 +308,24 @@ def test_switches_at_once_leave_the_proxy_lying_to_the_recorded_target(tmp_path:
         assert all(before[1] == after[0] for before, after in itertools.pairwise(chain))
     finally:
         proxy.stop()
+
+
+def test_a_start_refused_for_its_options_stops_the_users(
+    web_storm: tuple[str, Path, subprocess.Popen[bytes]],
+) -> None:
+    url, run_dir, _ = web_storm
+    form = urllib.parse.urlencode(
+        {"user_count": "8", "spawn_rate": "2", "fault_probability": "2"}
+    ).encode()
+
+    with urllib.request.urlopen(f"{url}/swarm", data=form, timeout=10) as answer:
+        assert answer.status == 200
+
+    def state() -> str:
+        return str(get_json(f"{url}/stats/requests")["state"])
+
+    wait_for(lambda: state() == "stopped", "the refused test stopped", 30)
+    time.sleep(2)
+    assert state() == "stopped"
+    log = (run_dir / "locust.log").read_text()
+    assert "cannot start the storm: --fault-probability 2.0: use a number from 0 to 1" in log
