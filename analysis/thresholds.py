@@ -26,6 +26,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from analysis.errors import BadInputError
 from common import parse_region
 
+# Keys and values of the file are echoed cut to MAX_SHOWN_INPUT characters, a
+# validator's own message (naming an unknown region) to MAX_SHOWN_MESSAGE.
+MAX_SHOWN_INPUT = 40
+MAX_SHOWN_MESSAGE = 200
+
 
 class _Bounds(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
@@ -138,7 +143,7 @@ def _check_region_keys(
     unknown = sorted(set(keys) - set(REGION_KEYS))
     if unknown:
         raise BadInputError(
-            f"{where}: unknown key {'.'.join((*prefix, unknown[0]))!r}: "
+            f"{where}: unknown key {_shown_value('.'.join((*prefix, unknown[0])))}: "
             f"use only {', '.join(REGION_KEYS)}"
         )
     try:
@@ -159,19 +164,40 @@ def _merged(base: BoundsT, overrides: dict[str, Any]) -> BoundsT:
 
 
 def _explain(exc: ValidationError, prefix: tuple[str, ...], role: str | None = None) -> str:
-    """One line for the first problem pydantic found, with the way to fix it."""
+    """One line for the first problem pydantic found, with the way to fix it.
+
+    Keys and values of the file are echoed with repr() and cut short, so a key with a
+    newline or a value of 100 KB still gives one short line.
+    """
     error = exc.errors()[0]
     loc = tuple(str(part) for part in error["loc"])
-    key = ".".join((*prefix, *loc))
+    key = _shown_key((*prefix, *loc))
     if error["type"] == "extra_forbidden":
-        return f"unknown key {key!r}: use only {', '.join(_known_keys(loc))}"
+        unknown = _shown_value(".".join((*prefix, *loc)))
+        return f"unknown key {unknown}: use only {', '.join(_known_keys(loc))}"
     if error["type"] == "value_error":
-        return f"{key}: {error.get('ctx', {}).get('error', error['msg'])}"
+        reason = str(error.get("ctx", {}).get("error", error["msg"]))
+        return f"{key}: {_cut(' '.join(reason.split()), MAX_SHOWN_MESSAGE)}"
     if not loc:
         return f"{error['msg']}: write an object with any of clean, target, regions"
     default = _default(loc, role)
     keep = "" if default is None else f" or drop the key to keep the default {default}"
-    return f"{key} = {error['input']!r}: {error['msg']}: fix the value{keep}"
+    return f"{key} = {_shown_value(error['input'])}: {error['msg']}: fix the value{keep}"
+
+
+def _shown_value(value: object) -> str:
+    """A value of the file as a message echoes it: its repr, cut short."""
+    return _cut(repr(value), MAX_SHOWN_INPUT)
+
+
+def _shown_key(parts: tuple[str, ...]) -> str:
+    """A dotted key as is when it is printable, else its repr; cut short."""
+    key = ".".join(parts)
+    return _cut(key if key.isprintable() else repr(key), MAX_SHOWN_INPUT)
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _known_keys(loc: tuple[str, ...]) -> list[str]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 REGIONS: tuple[str, ...] = ("US", "GB", "DE", "FR", "JP", "KR", "BR", "AU")
+# A refused name is echoed with repr() and cut to this many characters: one short line.
+MAX_SHOWN_NAME = 40
 
 
 class RegionError(ValueError):
@@ -14,5 +16,11 @@ def parse_region(text: str) -> str:
     region = text.strip().upper()
     if region not in REGIONS:
         known = " ".join(REGIONS)
-        raise RegionError(f"unknown region {text!r}: use one of {known}")
+        raise RegionError(f"unknown region {_shown(text)}: use one of {known}")
     return region
+
+
+def _shown(text: str) -> str:
+    """`text` as a message echoes it: repr(), so no newline splits the line, and cut short."""
+    shown = repr(text)
+    return shown if len(shown) <= MAX_SHOWN_NAME else shown[: MAX_SHOWN_NAME - 3] + "..."

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -9,6 +10,8 @@ import pytest
 
 from analysis import Thresholds
 from analysis.__main__ import main
+from analysis.errors import BadInputError
+from analysis.thresholds import load_thresholds
 from tests.analysis.runs import REPORTS, RegionLoad, RunSpec, check, judged
 
 MakeRun = Callable[..., Path]
@@ -126,3 +129,33 @@ def test_missing_thresholds_file_is_refused(
         f"analysis: --thresholds {missing}: cannot read it (No such file or directory): "
         "give an existing JSON or TOML file\n"
     )
+
+
+HUGE = "x" * 100_000
+
+
+@pytest.mark.parametrize(
+    ("document", "expected"),
+    [
+        ({"clean": {"p95_ms": HUGE}}, "clean.p95_ms = 'xxxxxxxx"),
+        ({"clean": {HUGE: 1}}, "unknown key 'clean.xxxxxxxx"),
+        ({"regions": {HUGE: {"p95_ms": 1}}}, "unknown region 'xxxxxxxx"),
+        ({"regions": {"GB": {HUGE: 1}}}, "unknown key 'regions.GB.xxxxxxxx"),
+        ({"regions": {"GB": {"p95_ms": HUGE}}}, "regions.GB.p95_ms = 'xxxxxxxx"),
+        ({"regions": {"GB\nfake line": 5}}, "'regions.GB\\nfake line' = 5"),
+    ],
+    ids=["value", "key", "region", "region_key", "region_value", "newline_in_key"],
+)
+def test_hostile_thresholds_give_one_short_line(
+    tmp_path: Path, document: dict[str, object], expected: str
+) -> None:
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps(document))
+
+    with pytest.raises(BadInputError) as caught:
+        load_thresholds(str(path))
+
+    message = str(caught.value)
+    assert expected in message
+    assert "\n" not in message
+    assert "x" * 40 not in message and len(message) < 600, message
