@@ -13,6 +13,9 @@ The names are a stable interface: storms and the bug matrix pass them to
 from __future__ import annotations
 
 ALL = "all"
+# An error echoes at most this many unknown names, each cut to this many characters.
+MAX_SHOWN_NAMES = 3
+MAX_SHOWN_CHARS = 40
 
 BUGS: dict[str, str] = {
     "stream_commit": (
@@ -54,16 +57,22 @@ def parse_bugs(text: str) -> frozenset[str]:
     """Return the bugs named in `text`: comma-separated names from BUGS, `all`, or nothing.
 
     Spaces around names and empty items are ignored; an unknown name raises
-    UnknownBugError naming it and the known ones.
+    UnknownBugError naming it and the known ones, even next to `all`.
     """
     names = {name.strip() for name in text.split(",") if name.strip()}
-    if ALL in names:
-        return frozenset(BUGS)
-    unknown = sorted(names - BUGS.keys())
+    unknown = sorted(names - BUGS.keys() - {ALL})
     if unknown:
-        shown = ", ".join(repr(name[:40]) for name in unknown[:3])
+        shown = ", ".join(_shown(name) for name in unknown[:MAX_SHOWN_NAMES])
         raise UnknownBugError(
             f"unknown bug {shown}: use comma-separated names from {', '.join(BUGS)}, "
             f"or {ALL}, or nothing"
         )
+    if ALL in names:
+        return frozenset(BUGS)
     return frozenset(names)
+
+
+def _shown(name: str) -> str:
+    """A refused name as the message echoes it: repr() keeps it on one line, then cut."""
+    text = repr(name)
+    return text if len(text) <= MAX_SHOWN_CHARS else text[: MAX_SHOWN_CHARS - 3] + "..."
