@@ -218,11 +218,17 @@ class Wrk:
     def with_paths(
         cls, wrk: str, folder: Path, paths: Sequence[str], name: str, pause_ms: int = 0
     ) -> Wrk:
-        """`pause_ms` > 0: each connection waits that long after a response before its
-        next request, so the load is a fixed rate rather than as fast as the server goes."""
+        """`pause_ms` > 0: each connection waits 0 to 2 * pause_ms (uniformly, pause_ms on
+        average) after a response before its next request, so the load is a steady rate
+        rather than as fast as the server goes. A fixed pause would keep the connections
+        in step: they all start at once, so their requests would arrive in bursts."""
         script = folder / f"{name}.lua"
         quoted = ", ".join(f'"{path}"' for path in paths)
-        delay = f"\ndelay = function()\n  return {pause_ms}\nend\n" if pause_ms > 0 else ""
+        delay = (
+            f"\ndelay = function()\n  return math.random(0, {2 * pause_ms})\nend\n"
+            if pause_ms > 0
+            else ""
+        )
         text = WRK_LUA.replace("{PATHS}", "{" + quoted + "}").replace("{DELAY}", delay)
         script.write_text(text)
         return cls(wrk, script)

@@ -13,8 +13,9 @@ wrk then loads each of them and the upstream directly, in alternating rounds, wi
 
 - as fast as they answer, for the throughput. The median latency of such a run is
   the connections divided by the throughput (a queue), so it is shown but not judged;
-- at a fixed pace (each connection waits PAUSE_MS after a response, about 900 req/s
-  in all) for the latency the hop adds: the upstream directly, the fault proxy, nginx.
+- at a steady pace (each connection waits 0 to 2 * PAUSE_MS, at random, after a
+  response: about 900 req/s in all) for the latency the hop adds: the upstream
+  directly, the fault proxy, nginx.
 
 Targets: the fault proxy's throughput >= 60 % of nginx's and >= 3x the naive proxy's;
 its median latency at 32 paced connections < 1 ms above the upstream's own.
@@ -252,8 +253,8 @@ def measure(options: Options) -> Result:
         print(f"throughput: wrk, 1 thread, {CONNECTIONS} connections, {options.duration_s} s")
         busy = alternate({n: side(n, wrk, options.duration_s) for n in pids}, options.rounds, show)
         print(
-            f"latency: wrk, 1 thread, {CONNECTIONS} connections pausing {PAUSE_MS} ms after "
-            f"each response, {options.latency_duration_s} s"
+            f"latency: wrk, 1 thread, {CONNECTIONS} connections pausing 0 to {2 * PAUSE_MS} ms "
+            f"(at random) after each response, {options.latency_duration_s} s"
         )
         quiet = alternate(
             {n: side(n, paced, options.latency_duration_s) for n in ("upstream", "proxy", "nginx")},
@@ -289,12 +290,12 @@ def report(
         )
     for name, runs in quiet.items():
         result.figures.append(
-            f"{name} at a fixed pace: {median([m.load.requests_per_s for m in runs]):.0f}"
+            f"{name} at a steady pace: {median([m.load.requests_per_s for m in runs]):.0f}"
             f" req/s, median {p50(quiet, name):.3f} ms, p99 "
             f"{median([m.load.p99_ms for m in runs]):.2f} ms"
         )
     result.figures.append(
-        f"median latency the fault proxy adds: {added_quiet:.3f} ms at a fixed pace, "
+        f"median latency the fault proxy adds: {added_quiet:.3f} ms at a steady pace, "
         f"{added_busy:.2f} ms at full speed (a queue: {CONNECTIONS} / throughput)"
     )
     result.targets = [
