@@ -383,8 +383,8 @@ def _cache_outcome(
         if state.digest == state.truth_digest:
             return True, f"{view.label}: whole, {where} ({state.rows} rows)"
         return False, (
-            f"{view.label}: {state.rows} rows differ from the truth of {where} "
-            f"({state.truth_rows} rows, digest {_short(state.digest)} != "
+            f"{view.label}: cached {state.rows} rows, not the truth of {where} "
+            f"({state.truth_rows} rows; digest {_short(state.digest)} != "
             f"{_short(state.truth_digest)})"
         )
     # After the window closes a clean cache may follow its upstream again.

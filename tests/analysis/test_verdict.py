@@ -272,7 +272,7 @@ def test_clean_cache_differing_from_truth_after_the_window_fails(make_run: MakeR
 
     assert code == 1
     assert verdict["reasons"] == [
-        "US containment: fault_end: 12 rows differ from the truth of generation 4 (60 rows, "
+        "US containment: fault_end: cached 12 rows, not the truth of generation 4 (60 rows; "
         "digest aaaaaaaaaaaa != dddddddddddd); end: whole, generation 4 (60 rows)"
     ]
 
