@@ -304,6 +304,12 @@ def kept_part(path: Path) -> str:
     return text[at + 1 :] if at >= 0 else ""
 
 
+def write_document(path: Path, generated: str) -> None:
+    """Replace everything above the "## Soak" section of `path` with `generated`."""
+    kept = kept_part(path)
+    path.write_text(generated.rstrip("\n") + "\n" + ("\n" + kept if kept else ""))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     names = [bench.name for bench in BENCHES]
@@ -318,8 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.only:
         print(f"{len(outcomes)} benches in {wall_s:.0f} s; no document written (--only)")
     else:
-        kept = kept_part(args.out)
-        args.out.write_text(document(outcomes, wall_s) + ("\n" + kept if kept else ""))
+        write_document(args.out, document(outcomes, wall_s))
         print(f"wrote {args.out} ({wall_s:.0f} s, budget {TOTAL_BUDGET_S} s)")
     met = all(outcome.code == 0 for outcome in outcomes)
     return 0 if met else 1
