@@ -11,8 +11,10 @@ probability 1. Each bug runs the variants that can reveal it; `none` runs every
 variant. A cell shows the storm's verdict and the properties it found broken.
 
 The exit code is 0 when every bug is caught by at least one variant and the bug-free
-stack passes everywhere, 1 otherwise, 2 for bad options. The table is written as
-matrix.md and matrix.json in --out, each storm's files under --out/runs/.
+stack passes everywhere, 1 otherwise, 2 for bad options (checked before any storm runs)
+or a storm that refused its own, 130 or 143 when stopped by SIGINT or SIGTERM (the
+running storm is stopped first). The table is written as matrix.md and matrix.json in
+--out, each storm's files under --out/runs/; a matrix that does not finish writes none.
 
 `--false-alarms N` runs N storms on the bug-free stack instead, each with a target,
 fault mix, probability and seed drawn from --seed, and reports how many passed.
@@ -24,6 +26,7 @@ import argparse
 import json
 import os
 import random
+import signal
 import subprocess
 import sys
 import tempfile
@@ -31,16 +34,34 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import Any
+
+from locust.util.timespan import parse_timespan
 
 from common import REGIONS
 from discovery.ingest.bugs import BUGS
+from storm.errors import StormError
+from storm.phases import plan
+from storm.stack import last_line
 
 ROOT = Path(__file__).resolve().parent.parent
 # Short storms: a 95 % bound a few hundred requests decide, a recovery the phase can see.
 THRESHOLDS = ROOT / "profiles" / "matrix_thresholds.json"
 NO_BUG = "none"
 TARGET = "DE"
+# The phases of every storm: --duration must leave a fault window between them.
+BASELINE = "5s"
+RECOVERY = "16s"
+# A storm exits 2 when it refuses its options: every other storm would refuse them too.
+USAGE_EXIT = 2
+# How long a storm told to stop (SIGTERM) may take to stop its stack and write its files.
+STOP_GRACE_S = 30.0
+# How often the matrix looks for a signal while a storm runs.
+POLL_S = 0.2
+# Past its run time, a storm has this long to start its stack and judge itself.
+STORM_SLACK_S = 300.0
+MAX_SHOWN = 200
 
 
 @dataclass(frozen=True)
@@ -144,6 +165,41 @@ class MatrixError(Exception):
     """Bad options: one line for the user, exit code 2."""
 
 
+class Interrupted(Exception):  # noqa: N818 - a signal, not an error
+    """SIGINT or SIGTERM reached the matrix."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+class Signals:
+    """SIGINT and SIGTERM, recorded by the handler and acted on by the matrix's own code.
+
+    The handler raises nothing: importing Locust (for its time parser) makes this a
+    gevent process, whose signal handlers may run in gevent's hub rather than in the
+    code they interrupt.
+    """
+
+    def __init__(self) -> None:
+        self.received: list[int] = []
+
+    def install(self) -> None:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, self._record)
+
+    def _record(self, signum: int, _frame: FrameType | None) -> None:
+        self.received.append(signum)
+
+    def check(self) -> None:
+        """Raise Interrupted if a signal arrived."""
+        if self.received:
+            raise Interrupted(self.received[0])
+
+
+SIGNALS = Signals()
+
+
 def planned_cells(selection: str) -> list[Cell]:
     """Every cell of the full matrix, or those named in `selection` (BUG:VARIANT,...)."""
     full = [Cell(bug, variant) for bug, variants in REVEALING.items() for variant in variants]
@@ -189,6 +245,7 @@ class StormSpec:
 
 def run_storm(spec: StormSpec) -> tuple[int, float]:
     """Run one headless storm as a child Locust process; return its exit code and time."""
+    SIGNALS.check()
     spec.run_dir.mkdir(parents=True, exist_ok=True)
     profile_path = spec.run_dir / "profile.json"
     profile_path.write_text(json.dumps(spec.profile, indent=2))
@@ -198,20 +255,52 @@ def run_storm(spec: StormSpec) -> tuple[int, float]:
     cmd += ["--csv", str(spec.run_dir / "storm"), "--csv-full-history"]
     cmd += ["--fault-target", spec.target, "--fault-profile", str(profile_path)]
     cmd += ["--fault-seed", str(spec.seed), "--thresholds", str(THRESHOLDS)]
-    cmd += ["--generation-s", "4", "--baseline", "5s", "--recovery", "16s"]
+    cmd += ["--generation-s", "4", "--baseline", BASELINE, "--recovery", RECOVERY]
     if spec.bugs:
         cmd += ["--bugs", spec.bugs]
     started = time.monotonic()
-    with (spec.run_dir / "locust.log").open("w") as log:
-        code = subprocess.run(
+    log_path = spec.run_dir / "locust.log"
+    with log_path.open("w") as log:
+        # A session of its own: Ctrl-C reaches the matrix alone, which stops the storm.
+        child = subprocess.Popen(
             cmd,
             cwd=ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            check=False,
-        ).returncode
+            start_new_session=True,
+        )
+        code = wait_storm(child, parse_timespan(spec.duration) + STORM_SLACK_S)
+    SIGNALS.check()
+    if code == USAGE_EXIT:
+        raise MatrixError(
+            f"the storm in {shown(str(spec.run_dir))} exited {USAGE_EXIT}: "
+            f"{shown(last_line(log_path))}"
+        )
     return code, time.monotonic() - started
+
+
+def wait_storm(child: subprocess.Popen[bytes], limit_s: float) -> int:
+    """The storm's exit code once it ends; stopped early on a signal or past `limit_s`.
+
+    The stop is SIGTERM, so Locust stops its stack and writes its files, then SIGKILL
+    after STOP_GRACE_S or on a second signal. A killed storm's stack exits on its own,
+    as it does whenever Locust dies.
+    """
+    started = time.monotonic()
+    stop_from: float | None = None
+    while True:
+        try:
+            return child.wait(timeout=POLL_S)
+        except subprocess.TimeoutExpired:
+            pass
+        if stop_from is None and (SIGNALS.received or time.monotonic() - started > limit_s):
+            stop_from = time.monotonic()
+            child.terminate()
+        elif stop_from is not None and (
+            len(SIGNALS.received) > 1 or time.monotonic() - stop_from > STOP_GRACE_S
+        ):
+            child.kill()
 
 
 def read_result(bug: str, variant: str, run_dir: Path, code: int, took_s: float) -> CellResult:
@@ -236,7 +325,9 @@ def read_result(bug: str, variant: str, run_dir: Path, code: int, took_s: float)
     )
 
 
-def run_cells(cells: list[Cell], out: Path, duration: str, users: int, seed: int) -> list[Any]:
+def run_cells(
+    cells: list[Cell], out: Path, duration: str, users: int, seed: int
+) -> list[CellResult]:
     results: list[CellResult] = []
     for number, cell in enumerate(cells, start=1):
         run_dir = out / "runs" / f"{cell.bug}-{cell.variant}"
@@ -299,6 +390,13 @@ def write_atomic(path: Path, text: str) -> None:
     os.replace(file.name, path)
 
 
+def write_all(folders: list[Path], files: dict[str, str]) -> None:
+    """Write every file into every folder; a signal from now on no longer stops the matrix."""
+    for folder in folders:
+        for name, text in files.items():
+            write_atomic(folder / name, text)
+
+
 def draw_false_alarm(rng: random.Random) -> tuple[str, list[str], float, int]:
     """A random target, 1-4 variants of distinct kinds, probability and fault seed."""
     target = rng.choice(REGIONS)
@@ -356,9 +454,14 @@ def run_false_alarms(runs: int, args: argparse.Namespace, publish: list[Path]) -
             f"{', '.join(entry['checks'])} |"
         )
     document = {"seed": seed, "runs": runs, "passed": passed, "failed": failed, "storms": results}
-    for folder in [out, *publish]:
-        write_atomic(folder / "false_alarms.md", "\n".join([*lines, ""]))
-        write_atomic(folder / "false_alarms.json", json.dumps(document, indent=2) + "\n")
+    SIGNALS.check()
+    write_all(
+        [out, *publish],
+        {
+            "false_alarms.md": "\n".join([*lines, ""]),
+            "false_alarms.json": json.dumps(document, indent=2) + "\n",
+        },
+    )
     print(summary)
     return 0 if passed == runs else 1
 
@@ -370,36 +473,102 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--duration", default="34s", help="run time of each storm")
     parser.add_argument("--users", type=int, default=8, help="Locust users of each storm")
     parser.add_argument("--seed", type=int, default=1, help="fault seed (false alarms: draws)")
-    parser.add_argument("--false-alarms", type=int, default=0, metavar="N", help="run N draws")
+    parser.add_argument("--false-alarms", type=int, default=None, metavar="N", help="run N draws")
     parser.add_argument("--publish", default="", help="also copy the table into this folder")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
-    out = Path(args.out)
-    publish = [Path(args.publish)] if args.publish else []
+    SIGNALS.install()
     try:
-        if args.users < 1:
-            raise MatrixError(f"--users {args.users}: use a positive count")
-        if args.false_alarms < 0:
-            raise MatrixError(f"--false-alarms {args.false_alarms}: use a positive count")
-        if args.false_alarms:
+        args = parse_args(sys.argv[1:] if argv is None else argv)
+        publish = [Path(args.publish)] if args.publish else []
+        check_options(args, publish)
+        if args.false_alarms is not None:
             return run_false_alarms(args.false_alarms, args, publish)
-        cells = planned_cells(args.cells)
+        return run_matrix(args, publish)
     except MatrixError as exc:
         print(f"storm.matrix: {exc}", file=sys.stderr)
         return 2
+    except Interrupted as exc:
+        print(f"storm.matrix: stopped by {exc}; no table written", file=sys.stderr)
+        return 128 + exc.signum
+
+
+def run_matrix(args: argparse.Namespace, publish: list[Path]) -> int:
+    """Run every planned cell, then write and print the table."""
+    cells = planned_cells(args.cells)
     started = time.monotonic()
-    results = run_cells(cells, out, args.duration, args.users, args.seed)
+    results = run_cells(cells, Path(args.out), args.duration, args.users, args.seed)
     took_s = time.monotonic() - started
     settings = f"{args.duration} storms, {args.users} users, fault seed {args.seed}"
     markdown, document = summarize(results, took_s, settings)
-    for folder in [out, *publish]:
-        write_atomic(folder / "matrix.md", markdown)
-        write_atomic(folder / "matrix.json", json.dumps(document, indent=2) + "\n")
+    SIGNALS.check()
+    write_all(
+        [Path(args.out), *publish],
+        {"matrix.md": markdown, "matrix.json": json.dumps(document, indent=2) + "\n"},
+    )
     print(markdown, end="")
     return 1 if document["problems"] else 0
+
+
+def check_options(args: argparse.Namespace, publish: list[Path]) -> None:
+    """Refuse, before any storm runs, the options every storm would refuse."""
+    if args.users < len(REGIONS):
+        raise MatrixError(
+            f"--users {args.users}: every region needs a user; use {len(REGIONS)} or more"
+        )
+    if args.false_alarms is not None and args.false_alarms < 1:
+        raise MatrixError(f"--false-alarms {args.false_alarms}: use a count of 1 or more")
+    check_duration(args.duration)
+    if args.false_alarms is None:
+        planned_cells(args.cells)
+    for option, folder in [("--out", Path(args.out)), *(("--publish", p) for p in publish)]:
+        check_folder(option, folder)
+
+
+def check_duration(text: str) -> None:
+    """The storm's run time, read as Locust reads -t, must hold the matrix's phases."""
+    try:
+        run_s = float(parse_timespan(text))
+    except ValueError:
+        raise MatrixError(
+            f"--duration {shown(text)}: use Locust's time format, like 34s or 1m"
+        ) from None
+    try:
+        plan(run_s, BASELINE, "", RECOVERY)
+    except StormError:
+        shortest_s = parse_timespan(BASELINE) + parse_timespan(RECOVERY) + 1
+        raise MatrixError(
+            f"--duration {shown(text)}: leaves no fault window between the {BASELINE} "
+            f"baseline and the {RECOVERY} recovery; use {shortest_s}s or more"
+        ) from None
+
+
+def check_folder(option: str, folder: Path) -> None:
+    """Refuse a folder that is not one, or that cannot be created or written in."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise MatrixError(
+            f"{option} {shown(str(folder))}: {shown(str(existing))} is not a folder; give a folder"
+        )
+    try:
+        # A real write (removed at once) is the only test that holds for root too.
+        with tempfile.TemporaryDirectory(dir=existing, prefix=".matrix-probe-"):
+            pass
+    except OSError as exc:
+        raise MatrixError(
+            f"{option} {shown(str(folder))}: cannot write in {shown(str(existing))} "
+            f"({exc.strerror or type(exc).__name__}); give a folder you can write to"
+        ) from None
+
+
+def shown(text: str) -> str:
+    """`text` as a message echoes it: as is when printable, else its repr; cut short."""
+    text = text if text.isprintable() else repr(text)
+    return text if len(text) <= MAX_SHOWN else text[: MAX_SHOWN - 3] + "..."
 
 
 def summarize(

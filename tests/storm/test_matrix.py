@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import random
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 from discovery.ingest.bugs import BUGS
@@ -18,7 +23,9 @@ from storm.matrix import NO_BUG, REVEALING, VARIANTS, CellResult, findings, rend
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_matrix(*args: str, timeout_s: float = 220) -> subprocess.CompletedProcess[str]:
+def run_matrix(
+    *args: str, timeout_s: float = 220, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "storm.matrix", *args],
         cwd=ROOT,
@@ -26,6 +33,7 @@ def run_matrix(*args: str, timeout_s: float = 220) -> subprocess.CompletedProces
         text=True,
         timeout=timeout_s,
         check=False,
+        env=env,
     )
 
 
@@ -108,3 +116,205 @@ def test_false_alarm_draws_are_reproducible_and_valid() -> None:
         kinds = [VARIANTS[name].kind for name in variants]
         assert len(kinds) == len(set(kinds)) and 1 <= len(kinds) <= 4
         assert 0.6 <= probability <= 1.0
+
+
+def refusal(done: subprocess.CompletedProcess[str]) -> str:
+    assert done.returncode == 2, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert not done.stdout
+    return lines[0]
+
+
+def published_copy(tmp_path: Path) -> Path:
+    """A --publish folder holding the table of an earlier run."""
+    publish = tmp_path / "docs"
+    publish.mkdir()
+    (publish / "matrix.md").write_text("earlier table\n")
+    return publish
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        (["--duration", "abc"], "--duration abc: use Locust's time format"),
+        (["--duration", "5s"], "--duration 5s: leaves no fault window"),
+        (["--duration", "21s"], "use 22s or more"),
+        (["--users", "3"], "--users 3: every region needs a user; use 8 or more"),
+        (["--false-alarms", "0"], "--false-alarms 0: use a count of 1 or more"),
+        (["--false-alarms", "-1"], "--false-alarms -1: use a count of 1 or more"),
+    ],
+    ids=["duration_text", "duration_short", "duration_just_short", "users", "zero", "negative"],
+)
+def test_storm_options_are_refused_before_any_storm(
+    tmp_path: Path, options: list[str], expected: str
+) -> None:
+    out, publish = tmp_path / "out", published_copy(tmp_path)
+
+    done = run_matrix(
+        "--cells", "none:flap", "--out", str(out), "--publish", str(publish), *options,
+        timeout_s=90,
+    )  # fmt: skip
+
+    assert expected in refusal(done)
+    assert not out.exists()
+    assert [p.name for p in publish.iterdir()] == ["matrix.md"]
+    assert (publish / "matrix.md").read_text() == "earlier table\n"
+
+
+@pytest.mark.parametrize("option", ["--out", "--publish"])
+@pytest.mark.parametrize("where", ["file", "below_a_file", "unwritable"])
+def test_a_folder_that_cannot_take_the_table_is_refused_before_any_storm(
+    tmp_path: Path, option: str, where: str
+) -> None:
+    file = tmp_path / "table.md"
+    file.write_text("not a folder\n")
+    folder = {
+        "file": str(file),
+        "below_a_file": str(file / "matrix"),
+        # procfs takes no new entries, whoever asks (root included).
+        "unwritable": "/proc/blast-radius-matrix",
+    }[where]
+    others = {"--out": str(tmp_path / "out"), "--publish": str(tmp_path / "docs")}
+    others[option] = folder
+
+    done = run_matrix(
+        "--cells", "none:flap", "--out", others["--out"], "--publish", others["--publish"],
+        timeout_s=90,
+    )  # fmt: skip
+
+    line = refusal(done)
+    assert line.startswith(f"storm.matrix: {option} {folder}: ")
+    assert "give a folder" in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["table.md"]
+
+
+def test_a_storm_that_refuses_its_options_stops_the_matrix_with_its_reason(
+    tmp_path: Path,
+) -> None:
+    out, publish = tmp_path / "out", published_copy(tmp_path)
+    # A Locust host from the environment: every storm with a bug refuses it, exit 2.
+    env = {**os.environ, "LOCUST_HOST": "http://127.0.0.1:9"}
+
+    done = run_matrix(
+        "--cells", "stream_commit:truncate,no_min_items:garbage_empty",
+        "--out", str(out), "--publish", str(publish),
+        timeout_s=90, env=env,
+    )  # fmt: skip
+
+    line = refusal(done)
+    assert "stream_commit-truncate exited 2: blast-radius: --bugs" in line
+    assert "drop --host" in line
+    assert [p.name for p in (out / "runs").iterdir()] == ["stream_commit-truncate"]
+    assert not (out / "matrix.md").exists() and not (out / "matrix.json").exists()
+    assert (publish / "matrix.md").read_text() == "earlier table\n"
+
+
+def start_matrix(out: Path) -> subprocess.Popen[str]:
+    command = [sys.executable, "-m", "storm.matrix", "--cells", "none:flap"]
+    command += ["--duration", "30s", "--out", str(out)]
+    return subprocess.Popen(
+        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def wait_for_descendants(pid: int, count: int, timeout_s: float) -> list[psutil.Process]:
+    """The processes below `pid` once there are `count` of them."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        found = psutil.Process(pid).children(recursive=True)
+        if len(found) >= count:
+            return found
+        time.sleep(0.1)
+    raise AssertionError(f"fewer than {count} processes below pid {pid} in {timeout_s} s")
+
+
+@pytest.mark.timeout(150)
+@pytest.mark.parametrize(
+    ("signum", "code", "below"),
+    [(signal.SIGTERM, 143, 4), (signal.SIGINT, 130, 1)],
+    ids=["sigterm_with_the_stack_up", "sigint_as_locust_starts"],
+)
+def test_a_signal_stops_the_storm_and_its_stack_and_writes_no_table(
+    tmp_path: Path, signum: int, code: int, below: int
+) -> None:
+    matrix_process = start_matrix(tmp_path)
+    try:
+        # Locust, then the upstream, the fault proxy and the discovery service.
+        storm = wait_for_descendants(matrix_process.pid, below, timeout_s=60)
+        matrix_process.send_signal(signum)
+        _, err = matrix_process.communicate(timeout=90)
+    finally:
+        matrix_process.kill()
+
+    assert matrix_process.returncode == code, err
+    assert "Traceback" not in err
+    assert (
+        err.strip() == f"storm.matrix: stopped by {signal.Signals(signum).name}; no table written"
+    )
+    _, alive = psutil.wait_procs(storm, timeout=20)
+    assert not alive, alive
+    assert not processes_naming(tmp_path, timeout_s=20)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs"]
+
+
+def processes_naming(folder: Path, timeout_s: float) -> list[str]:
+    """Command lines that still name `folder` (the storm's services) once `timeout_s` passed."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        found = [
+            " ".join(process.info["cmdline"] or [])
+            for process in psutil.process_iter(["cmdline"])
+            if str(folder) in " ".join(process.info["cmdline"] or [])
+        ]
+        if not found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.2)
+
+
+IGNORES_SIGTERM = (
+    "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+    "print('ready', flush=True); time.sleep(60)"
+)
+
+
+@pytest.fixture
+def obstinate_child() -> Iterator[subprocess.Popen[str]]:
+    """A real child that ignores SIGTERM, started and ready."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", IGNORES_SIGTERM], stdout=subprocess.PIPE, text=True
+    )
+    assert child.stdout is not None and child.stdout.readline() == "ready\n"
+    yield child
+    child.kill()
+    child.wait()
+
+
+def test_a_storm_that_ignores_sigterm_is_killed_after_the_grace(
+    monkeypatch: pytest.MonkeyPatch, obstinate_child: subprocess.Popen[str]
+) -> None:
+    signals = matrix.Signals()
+    signals.received.append(signal.SIGTERM)
+    monkeypatch.setattr(matrix, "SIGNALS", signals)
+    monkeypatch.setattr(matrix, "STOP_GRACE_S", 0.5)
+    started = time.monotonic()
+
+    code = matrix.wait_storm(obstinate_child, limit_s=60)
+
+    assert code == -signal.SIGKILL
+    assert 0.5 <= time.monotonic() - started < 5
+
+
+def test_a_second_signal_kills_the_storm_at_once(
+    monkeypatch: pytest.MonkeyPatch, obstinate_child: subprocess.Popen[str]
+) -> None:
+    signals = matrix.Signals()
+    signals.received += [signal.SIGINT, signal.SIGINT]
+    monkeypatch.setattr(matrix, "SIGNALS", signals)
+    started = time.monotonic()
+
+    code = matrix.wait_storm(obstinate_child, limit_s=60)
+
+    assert code == -signal.SIGKILL
+    assert time.monotonic() - started < matrix.STOP_GRACE_S / 3
