@@ -255,7 +255,7 @@ def bug_names(text: str, options: argparse.Namespace) -> str:
     try:
         return ",".join(sorted(parse_bugs(text)))
     except ValueError as exc:
-        raise StormError(f"--bugs {text}: {exc}") from None
+        raise StormError(f"--bugs: {exc}") from None
 
 
 def optional_float(option: str, value: object) -> float | None:

@@ -136,10 +136,16 @@ def test_bugs_are_checked_and_kept_in_a_stable_order(tmp_path: Path) -> None:
 
 
 def test_an_unknown_bug_is_refused_with_the_known_ones(tmp_path: Path) -> None:
-    with pytest.raises(StormError, match=r"--bugs gremlins: unknown bug 'gremlins'.*serial_loop"):
+    with pytest.raises(StormError, match=r"--bugs: unknown bug .gremlins.*serial_loop"):
         settings_from(options(tmp_path, DE_MIX, bugs="gremlins"))
 
 
 def test_bugs_of_an_external_stack_are_refused(tmp_path: Path) -> None:
     with pytest.raises(StormError, match="embedded stack"):
         settings_from(options(tmp_path, DE_MIX, bugs="serial_loop", upstream="http://127.0.0.1:9"))
+
+
+def test_a_bug_name_with_a_newline_stays_one_short_line(tmp_path: Path) -> None:
+    with pytest.raises(StormError) as refused:
+        settings_from(options(tmp_path, DE_MIX, bugs="all,ev\nil" + "x" * 5000))
+    assert "\n" not in str(refused.value) and len(str(refused.value)) < 400
