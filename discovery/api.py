@@ -2,27 +2,113 @@
 
 Every response is built from one read transaction, so it describes exactly one snapshot
 of its region. Reads run on the store's reader threads and never wait for ingest.
+`/discover` keeps each answer's encoded items until the cache file changes (see
+`AnswerCache`), so a read-heavy load reads SQLite once per change, not once per request.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 import time
+from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 
 from aiohttp import web
 
 from common.regions import REGIONS, RegionError, parse_region
 from discovery.breaker import load_breaker
-from discovery.store import Store, load_meta, read_region, read_transaction, snapshot_digest
+from discovery.store import (
+    RegionView,
+    Store,
+    load_meta,
+    read_region,
+    read_transaction,
+    snapshot_digest,
+)
 
 SEARCH_LIMIT = 50
 MAX_QUERY_CHARS = 200
 MAX_QUERY_WORDS = 10
 WORD = re.compile(r"\w+")
+MAX_KEPT_ANSWERS = 512
 
 STORE = web.AppKey("store", Store)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A `/discover` body around its age: `head` + age in seconds + `tail`, encoded."""
+
+    head: bytes
+    tail: bytes
+    checked_at: float
+
+    def body(self, now_s: float) -> bytes:
+        """Return the whole JSON body with the snapshot's age at `now_s`."""
+        age_s = round(max(0.0, now_s - self.checked_at), 3)
+        return b"".join((self.head, json.dumps(age_s).encode(), self.tail))
+
+
+def encode_answer(region: str, view: RegionView) -> Answer:
+    """Encode `view` as `/discover` answers it, leaving the age to fill in per response."""
+    head = f'{{"region": {json.dumps(region)}, "generation": {view.meta.generation}, "age_s": '
+    tail = (
+        f', "snapshot_items": {view.snapshot_items}, "count": {len(view.items)}, '
+        f'"items": {json.dumps(view.items)}}}'
+    )
+    return Answer(head.encode(), tail.encode(), view.meta.checked_at)
+
+
+class AnswerCache:
+    """Encoded `/discover` answers, valid while the cache file is unchanged.
+
+    SQLite's `PRAGMA data_version`, asked on a connection of the event loop's own, changes
+    whenever any other connection (the ingest's writer, another process) commits; every
+    kept answer is dropped then. An answer is kept under the version seen before its read
+    began, so a commit that lands during the read only makes the next request read again.
+    When the version cannot be read at once (the file is locked), nothing is kept or used.
+    """
+
+    def __init__(self, path: Path, max_answers: int = MAX_KEPT_ANSWERS) -> None:
+        self._conn = sqlite3.connect(path, timeout=0, isolation_level=None)
+        self._max_answers = max_answers
+        self._version: int | None = None
+        self._answers: dict[tuple[str, str | None], Answer] = {}
+
+    def version(self) -> int | None:
+        """Return the cache file's current data version, None when it cannot be read now."""
+        try:
+            version = int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+        except sqlite3.Error:
+            return None
+        if version != self._version:
+            self._answers.clear()
+            self._version = version
+        return version
+
+    def get(self, key: tuple[str, str | None], version: int | None) -> Answer | None:
+        """Return the answer kept for `key`, if it is still the cache file's."""
+        if version is None or version != self._version:
+            return None
+        return self._answers.get(key)
+
+    def put(self, key: tuple[str, str | None], version: int | None, answer: Answer) -> None:
+        """Keep `answer` for `key` if the file is still at `version` (oldest out when full)."""
+        if version is None or version != self._version:
+            return
+        if len(self._answers) >= self._max_answers:
+            del self._answers[next(iter(self._answers))]
+        self._answers[key] = answer
+
+    def close(self) -> None:
+        """Close the version connection."""
+        self._conn.close()
+
+
+ANSWERS = web.AppKey("answers", AnswerCache)
 
 
 class QueryError(ValueError):
@@ -33,10 +119,16 @@ def create_app(store: Store) -> web.Application:
     """Return the API application reading from `store`."""
     app = web.Application()
     app[STORE] = store
+    app[ANSWERS] = AnswerCache(store.path)
+    app.on_cleanup.append(_close_answers)
     app.router.add_get("/discover", handle_discover)
     app.router.add_get("/snapshot", handle_snapshot)
     app.router.add_get("/health", handle_health)
     return app
+
+
+async def _close_answers(app: web.Application) -> None:
+    app[ANSWERS].close()
 
 
 def error_response(status: int, message: str) -> web.Response:
@@ -73,20 +165,20 @@ async def handle_discover(request: web.Request) -> web.Response:
     except QueryError as exc:
         return error_response(400, str(exc))
 
-    view = await request.app[STORE].read(
-        partial(read_region, region=region, match=match, limit=SEARCH_LIMIT)
-    )
-    if view is None:
-        return error_response(503, f"region {region} has no snapshot yet; retry shortly")
-    return web.json_response(
-        {
-            "region": region,
-            "generation": view.meta.generation,
-            "age_s": round(max(0.0, time.time() - view.meta.checked_at), 3),
-            "snapshot_items": view.snapshot_items,
-            "count": len(view.items),
-            "items": view.items,
-        }
+    answers = request.app[ANSWERS]
+    key = (region, match)
+    version = answers.version()
+    answer = answers.get(key, version)
+    if answer is None:
+        view = await request.app[STORE].read(
+            partial(read_region, region=region, match=match, limit=SEARCH_LIMIT)
+        )
+        if view is None:
+            return error_response(503, f"region {region} has no snapshot yet; retry shortly")
+        answer = encode_answer(region, view)
+        answers.put(key, version, answer)
+    return web.Response(
+        body=answer.body(time.time()), content_type="application/json", charset="utf-8"
     )
 
 
