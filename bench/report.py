@@ -63,27 +63,26 @@ BENCHES = (
         "the upstream directly, in alternating rounds; then again at a steady pace (each "
         "connection pausing 0 to 64 ms at random after a response, about 900 req/s in all) "
         "for the latency one hop adds.",
-        "The fault proxy is CPU-bound on one core: about 300 us of CPU per request when it "
-        "has a core to itself, against about 200 us for the upstream simulator (also "
-        "aiohttp) and about 50 us for nginx, which the upstream alone limits (it runs near "
-        "a full core behind nginx). py-spy on the proxy under this load: a fifth to a third "
-        "of its samples are in `_SelectorSocketTransport.write`, the `send()` of each "
-        "reply and each upstream request (on loopback the kernel delivers the bytes and "
-        "wakes the reader inside that call, which costs more in this VM than on bare "
-        "metal); aiohttp's client (`ClientSession._request`, building the `ClientRequest`, "
-        "merging headers, parsing the reply) and server (`RequestHandler`, routing, "
-        "writing the response) take most of the rest; the proxy's own code (admission, "
-        "region and dice, hop-by-hop header filtering) about a tenth. uvloop, tried in "
-        "place of asyncio's loop, changed nothing measurable (289 against 282 us per "
-        "request): the time is in aiohttp's Python code and the system calls. The naive "
-        "proxy pays about 200 us more per request for its new session and connection, "
-        "so 3x its throughput would need the proxy under about 160 us per request, less "
-        "than aiohttp's server and client need together even with nothing to do (the "
-        "trivial handler of the /discover bench alone takes 60 to 75 us). The latency the "
-        "proxy adds at a steady pace is its CPU time per request plus two more process "
-        "wake-ups, and whatever other work holds the cores. Markedly better figures need "
-        "a leaner upstream client than `aiohttp.ClientSession` (a kept-alive HTTP/1.1 pool "
-        "writing the request bytes itself) or several proxy processes; neither is small.",
+        "On an idle machine the upstream simulator alone serves about 7,000 req/s to wrk "
+        "(one core, about 140 us per request) and nginx in front of it reaches the same "
+        "rate: the upstream sets the ceiling for every proxy here. The naive proxy reaches "
+        "about 2,600 req/s, so 3x its throughput (about 7,900) is more than the upstream "
+        "itself serves: no proxy can meet that target on this machine, nginx included "
+        "(about 2.7x). The fault proxy is CPU-bound on one core at about 180 us per "
+        "request against the naive one's 370. py-spy on the proxy under this load: a "
+        "fifth to a third of its samples are in `_SelectorSocketTransport.write`, the "
+        "`send()` of each reply and each upstream request (on loopback the kernel delivers "
+        "the bytes and wakes the reader inside that call); aiohttp's client "
+        "(`ClientSession._request`, building the `ClientRequest`, merging headers, parsing "
+        "the reply) and server (`RequestHandler`, routing, writing the response) take most "
+        "of the rest; the proxy's own code (admission, region and dice, hop-by-hop header "
+        "filtering) about a tenth. uvloop, tried in place of asyncio's loop, changed "
+        "nothing measurable: the time is in aiohttp's Python code and the system calls. "
+        "The latency the proxy adds at a steady pace is its CPU time per request plus two "
+        "more process wake-ups; other work on the cores raises it several times over. A "
+        "faster proxy would need a leaner upstream client than `aiohttp.ClientSession` "
+        "(a kept-alive HTTP/1.1 pool writing the request bytes itself) or several proxy "
+        "processes; a faster upstream would be needed to show it.",
     ),
     Bench(
         "containment",
@@ -127,18 +126,19 @@ BENCHES = (
         "keeps nothing of the answers (bench/locustfiles/bare_user.py). Requests per "
         "second and Locust's CPU time per request come from its stats CSV and /proc, "
         "between the second stats write with requests and the last one.",
-        "Two processes share the two cores: Locust (gevent, one core at most) and the "
-        "discovery service (see the /discover section); on this machine discovery, near a "
-        "full core at about 580 us per request, sets both sides' throughput, so the ratio "
-        "is near 1 whatever the users do. The line `locust CPU per request, bare / storm` "
-        "says what the checks cost the generator: about 290 against 420 us per request, so "
-        "a Locust process limited by its own core would generate about 70 % as many "
-        "requests with the storm's users as with the bare one. py-spy on Locust running "
-        "the storm's users: `json.loads` of each /discover body (50 items, about 12 KB) "
-        "is a tenth of its samples, the honesty checks (storm/checks.py, a loop over the "
-        "items) 6 %, the STALENESS statistics entry per response a few per cent; the rest "
-        "is Locust and geventhttpclient as for the bare user. None of it can go without "
-        "dropping a check; a faster JSON parser (orjson) would take most of the first.",
+        "Locust (gevent) runs at a full core on both sides while discovery needs half a "
+        "core or less, so the ratio is Locust's CPU per request, bare over storm: about "
+        "115 against 175 us. py-spy on both sides of one run, per request, the storm's "
+        "users' own work: parsing the 12 KB /discover body (orjson, about 15 us in place "
+        "of `json.loads`' 30), the honesty checks (storm/checks.py: a quick pass over ids, "
+        "regions and titles in C-level set and map calls, 10 to 20 us; the item-by-item "
+        "loop, which names a problem, took twice that), `catch_response`'s context "
+        "manager (about 9 us) and the STALENESS entry (Locust's request event and "
+        "statistics, about 8 us). 85 % would leave the storm's users about 20 us per "
+        "request for all of it, less than parsing the body alone. What would reach it: "
+        "checking a sample of the responses, which would stop proving every one honest; "
+        "or more Locust processes (`--processes`, one per core, as Locust advises), which "
+        "raises both sides alike.",
     ),
     Bench(
         "discover",
@@ -152,18 +152,16 @@ BENCHES = (
         "32 connections) sends the storm's mix to both in alternating rounds: for each "
         "region three `/discover?region=XX` for one `/discover?region=XX&q=word` (an FTS5 "
         "search).",
-        "Discovery is CPU-bound on one core at about 580 us per request, the trivial "
-        "handler at 60 to 75 us. py-spy under this load: each request hands its read to "
-        "a reader thread (`run_in_executor`) and back, so the event loop and the readers "
-        "take turns on the GIL; the read builds a dict per row of the region's 50 items "
-        "(`load_items`) in its own transaction (`BEGIN`, the snapshot row, a `count(*)`, "
-        "the items, `COMMIT`); `json.dumps` encodes them again for every response; and the "
-        "`send()` of the reply. Running the read on the event loop instead of a thread cut "
-        "the CPU per request by about a quarter in a trial, far from the factor of three "
-        "to four the target needs. What would reach it: keeping each region's encoded item "
-        "list per snapshot (the items change only when ingest replaces the snapshot) and "
-        "building a plain read's response from it, so only searches touch SQLite; that "
-        "changes discovery's read path (discovery/api.py, discovery/store.py).",
+        "Discovery keeps each answer encoded until the cache file changes (discovery/"
+        "api.py, `AnswerCache`): `PRAGMA data_version` on the event loop's own connection "
+        "tells at each request whether any other connection committed, so a read between "
+        "two ingest writes costs a version check, the age's formatting and the reply's "
+        "`send()`, and only the first read of each region or search after a write goes "
+        "to SQLite (a reader thread, one transaction, FTS5 for a search). Before that "
+        "cache, every request read its region's 50 rows in a transaction on a reader "
+        "thread and encoded them again: about 530 us of CPU per request, 0.09 of the "
+        "trivial handler. What remains is aiohttp's server and the larger `send()`: about "
+        "65 us per request against the trivial handler's 40.",
     ),
     Bench(
         "analysis",

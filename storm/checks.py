@@ -10,6 +10,7 @@ failed honestly (no snapshot yet, an error status, a broken connection).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 DISHONEST = "dishonest"
@@ -87,6 +88,33 @@ def _shape_problem(payload: dict[str, Any], items: Any, region: str, shape: Shap
 
 
 def _items_problem(items: list[Any], region: str, shape: Shape) -> str | None:
+    if _plainly_honest(items, region, shape.id_key):
+        return None
+    return _first_item_problem(items, region, shape)
+
+
+def _plainly_honest(items: list[Any], region: str, id_key: str) -> bool:
+    """True when every item passes `_first_item_problem`, proved with C-level passes.
+
+    Ids of one type (all strings or all integers), none empty, no two alike; every
+    region present equal to `region`; every title present a non-empty string. Anything
+    else (a mix of id types, an unhashable value, an item that is not an object) returns
+    False, and the item-by-item loop names the problem, if there is one.
+    """
+    try:
+        ids = list(map(itemgetter(id_key), items))
+        id_types = set(map(type, ids))
+        if not (id_types <= {str} or id_types == {int}) or "" in ids or len(set(ids)) < len(ids):
+            return False
+        if not {item.get("region", region) for item in items} <= {region}:
+            return False
+        titles = {item.get("title", "-") for item in items}
+    except (TypeError, KeyError, AttributeError):
+        return False
+    return "" not in titles and set(map(type, titles)) <= {str}
+
+
+def _first_item_problem(items: list[Any], region: str, shape: Shape) -> str | None:
     # Fields other than the id are checked where the API has them: an external API's
     # items need not carry a region or a title.
     seen: set[str] = set()

@@ -8,10 +8,10 @@ lands in Locust's CSVs beside latency.
 
 from __future__ import annotations
 
-import json
 import random
 from urllib.parse import urlencode
 
+import orjson
 from locust import between, task
 from locust.contrib.fasthttp import FastHttpUser
 
@@ -71,7 +71,7 @@ class RegionUser(FastHttpUser):
             payload = None
             if resp.status_code == 200:
                 try:
-                    payload = json.loads(resp.content or b"")
+                    payload = orjson.loads(resp.content or b"")
                 except ValueError:
                     resp.failure("dishonest: body is not JSON")
                     return

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from storm import checks
 from storm.checks import Outcome, Shape, check_discover
 
 
@@ -117,3 +121,38 @@ def test_configured_minimum_applies_to_another_api() -> None:
     body = {"items": [{"id": n} for n in range(10)]}
     outcome = check_discover(200, body, "DE", 20, searched=False, shape=Shape(age_key=""))
     assert outcome.problem == "dishonest: partial catalogue, fewer than 20 items"
+
+
+item_values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-3, 3),
+    st.sampled_from(["", "DE", "FR", "DE-1", "DE-2", "t"]),
+    st.lists(st.integers(0, 1), max_size=1),
+)
+items_lists = st.lists(
+    st.one_of(
+        st.dictionaries(st.sampled_from(["id", "region", "title"]), item_values),
+        item_values,
+    ),
+    max_size=6,
+)
+# Mostly honest lists: the quick pass must accept exactly what the item loop accepts.
+nearly_honest = st.lists(
+    st.fixed_dictionaries(
+        {"id": st.one_of(st.sampled_from(["DE-1", "DE-2", "DE-3", "DE-4"]), st.integers(1, 4))},
+        optional={
+            "region": st.sampled_from(["DE", "DE", "FR"]),
+            "title": st.sampled_from(["t", "t", "", 1]),
+        },
+    ),
+    max_size=5,
+)
+
+
+@settings(max_examples=400)
+@given(st.one_of(items_lists, nearly_honest))
+def test_the_quick_pass_and_the_item_loop_agree(items: list[Any]) -> None:
+    assert checks._items_problem(items, "DE", Shape()) == checks._first_item_problem(
+        items, "DE", Shape()
+    )
