@@ -121,10 +121,16 @@ REVEALING: dict[str, tuple[str, ...]] = {
 # still run and show what the storm saw; an uncaught one is reported, not failed.
 UNSEEN: dict[str, str] = {
     "single_success_breaker": (
-        "a breaker that closes on one success lets a few more requests reach a flapping "
-        "upstream after each good reply, but the ingest still refuses every bad reply and "
-        "never asks faster than its refresh interval: reads, cache and freshness are a "
-        "correct breaker's, and the upstream is asked no more than a healthy region's"
+        "a breaker that closes on one good reply lets a flapping upstream take up to "
+        "trip_after more requests after each one, where a correct breaker reopens at the "
+        "first; but the ingest still refuses every bad reply and never asks faster than "
+        "its refresh interval, so reads, cache and freshness are a correct breaker's (a "
+        "little fresher, if anything) and the failing upstream is asked less often than a "
+        "healthy one. Only how much less differs, and a correct breaker's share varies as "
+        "much with the luck of random failures (see the upstream pressure column of "
+        "false_alarms.md): a bound that told the two apart would fail correct stacks. "
+        "Closing on one trial success is also what several well-known breakers do by "
+        "design (Hystrix, Polly)"
     ),
 }
 
@@ -149,6 +155,7 @@ class CellResult:
     checks: list[str]
     run_dir: str
     duration_s: float
+    upstream_pressure: float | None = None
 
     @property
     def caught(self) -> bool:
@@ -321,8 +328,41 @@ def read_result(bug: str, variant: str, run_dir: Path, code: int, took_s: float)
     if verdict.get("recovery", {}).get("status") == "fail":
         checks.append(f"{verdict.get('target')} recovery")
     return CellResult(
-        bug, variant, str(verdict.get("verdict")), code, properties, checks, str(run_dir), took_s
+        bug,
+        variant,
+        str(verdict.get("verdict")),
+        code,
+        properties,
+        checks,
+        str(run_dir),
+        took_s,
+        target_pressure(verdict),
     )
+
+
+def target_pressure(verdict: dict[str, Any]) -> float | None:
+    """The target's upstream pressure (fault window over the clean median), if measured."""
+    facts = verdict.get("regions", {}).get(verdict.get("target"), {})
+    for check in facts.get("checks", []):
+        value = check.get("value")
+        if check.get("name") == "upstream_pressure" and isinstance(value, int | float):
+            return float(value)
+    return None
+
+
+def unseen_evidence(bug: str, results: list[CellResult]) -> str:
+    """What the storms measured of an unseen bug: its upstream pressure next to the bug-free
+    stack's under the same variants, so the reader sees the harm the verdict cannot."""
+    by_cell = {(r.bug, r.variant): r.upstream_pressure for r in results}
+    pairs = [
+        f"under {r.variant} the upstream was asked {r.upstream_pressure:.2f} times the clean "
+        f"regions' rate, by the bug-free stack {by_cell[(NO_BUG, r.variant)]:.2f} times"
+        for r in results
+        if r.bug == bug
+        and r.upstream_pressure is not None
+        and by_cell.get((NO_BUG, r.variant)) is not None
+    ]
+    return "; ".join(pairs) if pairs else "no upstream pressure was measured"
 
 
 def run_cells(
@@ -371,7 +411,8 @@ def render_matrix(results: list[CellResult]) -> str:
     legend = [f"- `{name}`: {text}" for name, text in BUGS.items() if name in rows]
     legend += [f"- `{NO_BUG}`: the hardened ingest with every defence on"]
     legend += [
-        f"- `{name}` cannot be seen from outside the stack: {why}"
+        f"- `{name}` cannot be seen from outside the stack: {why}. Measured: "
+        f"{unseen_evidence(name, results)}"
         for name, why in UNSEEN.items()
         if name in rows and not any(r.caught for r in results if r.bug == name)
     ]
@@ -444,14 +485,16 @@ def run_false_alarms(runs: int, args: argparse.Namespace, publish: list[Path]) -
         "",
         summary,
         "",
-        "| run | target | variants | p | fault seed | verdict | checks not passed |",
-        "|---|---|---|---|---|---|---|",
+        "| run | target | variants | p | fault seed | verdict | upstream pressure "
+        "| checks not passed |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for entry in results:
+        pressure = entry["upstream_pressure"]
         lines.append(
             f"| {entry['run']} | {entry['target']} | {entry['variant']} | "
             f"{entry['probability']} | {entry['seed']} | {entry['verdict']} | "
-            f"{', '.join(entry['checks'])} |"
+            f"{'-' if pressure is None else f'{pressure:.2f}'} | {', '.join(entry['checks'])} |"
         )
     document = {"seed": seed, "runs": runs, "passed": passed, "failed": failed, "storms": results}
     SIGNALS.check()

@@ -18,7 +18,15 @@ import pytest
 from discovery.ingest.bugs import BUGS
 from faults.registry import KINDS
 from storm import matrix
-from storm.matrix import NO_BUG, REVEALING, VARIANTS, CellResult, findings, render_matrix
+from storm.matrix import (
+    NO_BUG,
+    REVEALING,
+    VARIANTS,
+    CellResult,
+    findings,
+    read_result,
+    render_matrix,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -105,6 +113,30 @@ def test_an_uncaught_bug_and_a_false_alarm_are_findings() -> None:
     table = render_matrix(results)
     assert "| bug | truncate | slowloris | flap |" in table
     assert "| serial_loop |  | PASS |  |" in table
+
+
+def test_an_unseen_bug_shows_its_pressure_next_to_the_bug_free_stack(tmp_path: Path) -> None:
+    verdict = {
+        "target": "DE",
+        "verdict": "PASS",
+        "regions": {
+            "DE": {"checks": [{"name": "upstream_pressure", "value": 0.52, "status": "pass"}]},
+            "FR": {"checks": [{"name": "upstream_pressure", "value": 9.0, "status": "pass"}]},
+        },
+    }
+    (tmp_path / "verdict.json").write_text(json.dumps(verdict))
+    unseen = read_result("single_success_breaker", "flap_3_1", tmp_path, 0, 1.0)
+    bug_free = result(NO_BUG, "flap_3_1", "PASS")
+    bug_free.upstream_pressure = 0.375
+
+    table = render_matrix([unseen, bug_free])
+
+    assert unseen.upstream_pressure == 0.52
+    assert (
+        "Measured: under flap_3_1 the upstream was asked 0.52 times the clean regions' rate, "
+        "by the bug-free stack 0.38 times" in table
+    )
+    assert findings([unseen, bug_free]) == []
 
 
 def test_false_alarm_draws_are_reproducible_and_valid() -> None:
