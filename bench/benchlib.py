@@ -39,6 +39,7 @@ STOP_TIMEOUT_S = 10.0
 WRK_INSTALL = "apt-get install -y wrk"
 
 T = TypeVar("T")
+N = TypeVar("N", int, float)
 
 # wrk's script: `paths` in turn on every connection, and one parseable line at the end
 # instead of wrk's human summary (latency in microseconds; errors include non-2xx/3xx).
@@ -75,14 +76,24 @@ class OneLineParser(argparse.ArgumentParser):
 
 def bounded_int(low: int, high: int) -> Callable[[str], int]:
     """An argparse type: a whole number in low..high."""
+    return _bounded(int, "whole number", "", low, high)
 
-    def parse(text: str) -> int:
+
+def bounded_float(low: float, high: float) -> Callable[[str], float]:
+    """An argparse type: a number in low..high, shown in its shortest form (`:g`)."""
+    return _bounded(float, "number", "g", low, high)
+
+
+def _bounded(kind: Callable[[str], N], what: str, spec: str, low: N, high: N) -> Callable[[str], N]:
+    def parse(text: str) -> N:
         try:
-            value = int(text)
+            value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {what}") from None
         if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"{value} is out of range; pass {low}..{high}")
+            raise argparse.ArgumentTypeError(
+                f"{value:{spec}} is out of range; pass {low:{spec}}..{high:{spec}}"
+            )
         return value
 
     return parse
@@ -117,8 +128,11 @@ class Services:
     def pid(self, name: str) -> int:
         return self.children[name].pid
 
-    def start_python(self, name: str, args: Sequence[str]) -> str:
-        """Start `python args... --listen 0 --ready-file F --parent-pid P`; return its URL."""
+    def start_python(self, name: str, args: Sequence[str], user_input: bool = False) -> str:
+        """Start `python args... --listen 0 --ready-file F --parent-pid P`; return its URL.
+
+        `user_input`: `args` carry the bench's options, so a child that exits with 2 (it
+        refused an option or input) is a UsageError naming the child's last log line."""
         ready = self.folder / f"{name}.ready.json"
         command = [PYTHON, *args, "--listen", "0", "--ready-file", str(ready)]
         command += ["--parent-pid", str(os.getpid())]
@@ -129,7 +143,7 @@ class Services:
                 url = str(json.loads(ready.read_text())["url"])
                 self.urls[name] = url
                 return url
-            self._check_alive(name)
+            self._check_alive(name, user_input)
             time.sleep(0.05)
         raise BenchError(f"{name} was not ready within {READY_TIMEOUT_S:.0f} s")
 
@@ -156,15 +170,19 @@ class Services:
             time.sleep(0.1)
         raise BenchError(f"{name}: {url} was not ready within {READY_TIMEOUT_S:.0f} s")
 
-    def _check_alive(self, name: str) -> None:
+    def _check_alive(self, name: str, user_input: bool = False) -> None:
         process = self.children[name]
-        if process.poll() is not None:
-            raise BenchError(f"{name} exited early with {process.returncode}: {self.tail(name)}")
+        if process.poll() is None:
+            return
+        if user_input and process.returncode == 2:
+            raise UsageError(f"{name} exited early: {self.tail(name, 1)}")
+        raise BenchError(f"{name} exited early with {process.returncode}: {self.tail(name)}")
 
-    def tail(self, name: str) -> str:
+    def tail(self, name: str, count: int = 3) -> str:
+        """The last `count` lines of the child's output, on one line."""
         path = self.folder / f"{name}.log"
-        lines = path.read_text(errors="replace").splitlines() if path.exists() else []
-        return " | ".join(lines[-3:]) or "no output"
+        lines = path.read_text(errors="replace").strip().splitlines() if path.exists() else []
+        return " | ".join(lines[-count:]) or "no output"
 
     def stop_all(self) -> None:
         for process in reversed(self.children.values()):
@@ -261,11 +279,29 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def machine_busy_s() -> float:
-    """Busy CPU seconds of the whole machine since boot, every core summed, steal included."""
+def machine_cpu_s() -> tuple[float, float]:
+    """Busy and stolen CPU seconds of the whole machine since boot, every core summed."""
     first_line = Path("/proc/stat").read_text().partition("\n")[0]
     user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, first_line.split()[1:9])
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return (user + nice + system + irq + softirq) / tick, steal / tick
+
+
+def machine_busy_s() -> float:
+    """Busy CPU seconds of the whole machine since boot, every core summed, steal included."""
+    return sum(machine_cpu_s())
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of `pid` in MB (10**6 bytes)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024 / 1e6
+    raise BenchError(f"no VmRSS in /proc/{pid}/status")
+
+
+def open_fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
 
 
 def children_cpu_s() -> float:
@@ -371,19 +407,21 @@ def below(name: str, value: float, bound: float, unit: str = "") -> Target:
     return Target(name, value, f"< {bound:g}{unit}", value < bound)
 
 
-def describe_machine() -> str:
-    """CPU model, cores (nproc), memory and Python, in one line."""
-    model = "unknown CPU"
+def cpu_model() -> str:
     for line in Path("/proc/cpuinfo").read_text().splitlines():
         if line.startswith("model name"):
-            model = line.split(":", 1)[1].strip()
-            break
+            return line.split(":", 1)[1].strip()
+    return "unknown CPU"
+
+
+def describe_machine() -> str:
+    """CPU model, cores (nproc), memory and Python, in one line."""
     memory_kb = 0
     for line in Path("/proc/meminfo").read_text().splitlines():
         if line.startswith("MemTotal:"):
             memory_kb = int(line.split()[1])
     return (
-        f"{len(os.sched_getaffinity(0))} cores (nproc), {model}, "
+        f"{len(os.sched_getaffinity(0))} cores (nproc), {cpu_model()}, "
         f"{memory_kb / 1024 / 1024:.1f} GiB memory, Python {platform.python_version()}"
     )
 
@@ -391,7 +429,7 @@ def describe_machine() -> str:
 # --- the main shell -------------------------------------------------------------------------
 
 
-def _stop_requested(signum: int, frame: FrameType | None) -> None:
+def stop_requested(signum: int, frame: FrameType | None) -> None:
     # SIGTERM unwinds like Ctrl-C, so every `finally` stops what it started.
     raise KeyboardInterrupt
 
@@ -407,7 +445,7 @@ def run_main(
     started = time.monotonic()
     signal.signal(signal.SIGALRM, _over_budget)
     for stop in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(stop, _stop_requested)
+        signal.signal(stop, stop_requested)
     signal.alarm(budget_s)
     try:
         result = body()

@@ -22,7 +22,6 @@ from disturbed rounds only is inconclusive, never met), 2 on bad input or a miss
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import multiprocessing
@@ -30,29 +29,47 @@ import os
 import platform
 import re
 import resource
-import shutil
 import signal
 import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 from types import FrameType
-from typing import NoReturn
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from benchlib import Result, Target  # noqa: E402
+import benchlib  # noqa: E402
+from benchlib import (  # noqa: E402
+    WRK_INSTALL,
+    BenchError,
+    Load,
+    OneLineParser,
+    Result,
+    Services,
+    Target,
+    UsageError,
+    bounded_int,
+    children_cpu_s,
+    cpu_model,
+    cpu_s,
+    machine_cpu_s,
+    open_fds,
+    require_tool,
+    rss_mb,
+    services,
+    stop_process,
+    stop_requested,
+)
 
 from common import REGIONS  # noqa: E402
 
@@ -60,7 +77,6 @@ TARGET = "DE"
 CLEAN_REGIONS = tuple(region for region in REGIONS if region != TARGET)
 RATIO_TARGET = 0.90
 MEMORY_TARGET_MB = 150.0
-READY_TIMEOUT_S = 20.0
 OPEN_BATCH = 100
 OPEN_TIMEOUT_S = 10.0
 HOLDER_TIMEOUT_S = 30.0
@@ -74,35 +90,8 @@ BUDGET_S = 175
 OTHERS_LIMIT = 0.20
 STEAL_LIMIT = 0.05
 MAX_EXTRA_ROUNDS = 3
-WRK_INSTALL = "apt-get install -y wrk"
 PY_SPY_INSTALL = ".venv/bin/pip install py-spy"
 HELD_FAULT_CODE = ("faults/wire.py", "faults/kinds/")
-
-# The load generator's script: every thread rotates through the clean regions, and the
-# run ends with one line the bench parses instead of wrk's human summary.
-WRK_LUA = """\
-local regions = {REGIONS}
-local sent = 0
-
-request = function()
-  sent = sent + 1
-  return wrk.format("GET", "/catalog?region=" .. regions[sent % #regions + 1])
-end
-
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format("RESULT %d %d %d %d\\n", summary.duration, summary.requests,
-    latency:percentile(50), e.connect + e.read + e.write + e.status + e.timeout))
-end
-"""
-
-
-class BenchError(Exception):
-    """The bench could not measure what it is about; the message says what failed."""
-
-
-class UsageError(BenchError):
-    """A bad option or a missing tool: one line, exit code 2."""
 
 
 @dataclass(frozen=True)
@@ -117,20 +106,6 @@ class Options:
     rounds: int
     py_spy_path: Path | None
     json_path: Path | None
-
-
-@dataclass(frozen=True)
-class Load:
-    """What one wrk run measured; errors are connect, read, write, timeout and non-2xx/3xx."""
-
-    requests: int
-    errors: int
-    duration_s: float
-    median_ms: float
-
-    @property
-    def requests_per_s(self) -> float:
-        return (self.requests - self.errors) / self.duration_s
 
 
 @dataclass(frozen=True)
@@ -181,54 +156,20 @@ class Round:
         return self.b.load.requests_per_s / self.a.load.requests_per_s
 
 
-@dataclass
-class Stack:
-    """The child processes under test and where they listen."""
-
-    folder: Path
-    children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-    urls: dict[str, str] = field(default_factory=dict)
-
-    def pid(self, name: str) -> int:
-        return self.children[name].pid
-
-    @property
-    def proxy_port(self) -> int:
-        return int(self.urls["proxy"].rsplit(":", 1)[1])
-
-
 # --- the command line -------------------------------------------------------------------
-
-
-class _OneLineParser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{message}; see bench/proxy_bench.py --help")
-
-
-def _bounded_int(low: int, high: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"{value} is out of range; pass {low}..{high}")
-        return value
-
-    return parse
 
 
 def parse_options(argv: list[str] | None) -> Options:
     """Parse and check the options; raise UsageError naming the first bad one."""
-    parser = _OneLineParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--duration-s", type=_bounded_int(2, 15), default=10, help="per phase")
-    parser.add_argument("--connections", type=_bounded_int(1, 256), default=32, help="wrk's")
-    parser.add_argument("--threads", type=_bounded_int(1, 4), default=1, help="wrk's threads")
-    parser.add_argument("--held", type=_bounded_int(1, 4000), default=1000, help="DE sockets")
+    parser = OneLineParser(prog="bench/proxy_bench.py", description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--duration-s", type=bounded_int(2, 15), default=10, help="per phase")
+    parser.add_argument("--connections", type=bounded_int(1, 256), default=32, help="wrk's")
+    parser.add_argument("--threads", type=bounded_int(1, 4), default=1, help="wrk's threads")
+    parser.add_argument("--held", type=bounded_int(1, 4000), default=1000, help="DE sockets")
     parser.add_argument(
-        "--interval-ms", type=_bounded_int(100, 60_000), default=1000, help="slowloris pace"
+        "--interval-ms", type=bounded_int(100, 60_000), default=1000, help="slowloris pace"
     )
-    parser.add_argument("--rounds", type=_bounded_int(1, 3), default=3, help="A/B pairs")
+    parser.add_argument("--rounds", type=bounded_int(1, 3), default=3, help="A/B pairs")
     parser.add_argument(
         "--py-spy",
         type=Path,
@@ -251,68 +192,29 @@ def parse_options(argv: list[str] | None) -> Options:
     )
 
 
-def require_tool(name: str, install: str) -> str:
-    """The tool's path, or UsageError saying how to install it."""
-    found = shutil.which(name) or shutil.which(name, path=str(Path(sys.executable).parent))
-    if found is None:
-        raise UsageError(f"{name} not found on PATH; install it with: {install}")
-    return found
-
-
 # --- the processes under test -------------------------------------------------------------
 
 
-def start_child(stack: Stack, name: str, args: list[str]) -> None:
-    """Start `python -m args...` on a free port; wait until its ready file names its URL."""
-    ready = stack.folder / f"{name}.ready.json"
-    command = [sys.executable, "-m", *args, "--listen", "0", "--ready-file", str(ready)]
-    command += ["--parent-pid", str(os.getpid())]
-    with (stack.folder / f"{name}.log").open("wb") as log:
-        # Own session: a Ctrl-C reaches the bench alone, which then stops the children.
-        stack.children[name] = subprocess.Popen(
-            command, cwd=ROOT, stdout=log, stderr=log, start_new_session=True
-        )
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if ready.exists():
-            stack.urls[name] = json.loads(ready.read_text())["url"]
-            return
-        if stack.children[name].poll() is not None:
-            raise BenchError(f"{name} exited early; see {stack.folder / name}.log")
-        time.sleep(0.05)
-    raise BenchError(f"{name} was not ready within {READY_TIMEOUT_S:.0f} s")
-
-
-def stop_child(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-
-
 @contextlib.contextmanager
-def running_stack(interval_ms: int) -> Iterator[Stack]:
+def running_stack(interval_ms: int) -> Iterator[Services]:
     """Upstream and proxy, the proxy holding every DE request with a slowloris."""
-    with tempfile.TemporaryDirectory(prefix="proxy-bench-") as name:
-        stack = Stack(Path(name))
+    with services("proxy-bench-") as stack:
         try:
-            start_child(stack, "upstream", ["discovery", "upstream", "--generation-s", "60"])
-            proxy_args = ["faults", "--upstream", stack.urls["upstream"], "--seed", "1"]
-            start_child(stack, "proxy", proxy_args)
+            stack.start_python("upstream", ["-m", "discovery", "upstream", "--generation-s", "60"])
+            proxy_args = ["-m", "faults", "--upstream", stack.urls["upstream"], "--seed", "1"]
+            stack.start_python("proxy", proxy_args)
             put_profile(stack.urls["proxy"], interval_ms)
             yield stack
         except BenchError:
             _show_logs(stack)
             raise
-        finally:
-            for process in reversed(stack.children.values()):
-                stop_child(process)
 
 
-def _show_logs(stack: Stack) -> None:
+def proxy_port(stack: Services) -> int:
+    return int(stack.urls["proxy"].rsplit(":", 1)[1])
+
+
+def _show_logs(stack: Services) -> None:
     for log in sorted(stack.folder.glob("*.log")):
         tail = log.read_text(errors="replace").splitlines()[-5:]
         print(f"--- last lines of {log.name}:", *tail, sep="\n", file=sys.stderr)
@@ -341,37 +243,6 @@ def slowloris_recorded(proxy_url: str) -> int:
 
 
 # --- /proc ------------------------------------------------------------------------------
-
-
-def rss_mb(pid: int) -> float:
-    """Resident memory of `pid` in MB (10**6 bytes)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024 / 1e6
-    raise BenchError(f"no VmRSS in /proc/{pid}/status")
-
-
-def open_fds(pid: int) -> int:
-    return len(os.listdir(f"/proc/{pid}/fd"))
-
-
-def cpu_s(pid: int) -> float:
-    """User plus system CPU seconds of `pid`."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def machine_cpu_s() -> tuple[float, float]:
-    """Busy and stolen CPU seconds of the whole machine since boot, every core summed."""
-    first_line = Path("/proc/stat").read_text().partition("\n")[0]
-    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, first_line.split()[1:9])
-    tick = os.sysconf("SC_CLK_TCK")
-    return (user + nice + system + irq + softirq) / tick, steal / tick
-
-
-def reaped_children_cpu_s() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 class Peaks:
@@ -403,39 +274,28 @@ class Peaks:
 
 @dataclass(frozen=True)
 class Wrk:
-    """The load generator with the bench's script and the options every phase shares."""
+    """wrk rotating through the clean regions, with the options every phase shares."""
 
-    path: str
-    script: Path
+    tool: benchlib.Wrk
     url: str
     options: Options
 
     @classmethod
-    def for_stack(cls, path: str, stack: Stack, options: Options) -> Wrk:
-        script = stack.folder / "clean_regions.lua"
-        regions = ", ".join(f'"{region}"' for region in CLEAN_REGIONS)
-        script.write_text(WRK_LUA.replace("{REGIONS}", "{" + regions + "}"))
-        return cls(path, script, stack.urls["proxy"], options)
+    def for_stack(cls, path: str, stack: Services, options: Options) -> Wrk:
+        paths = [f"/catalog?region={region}" for region in CLEAN_REGIONS]
+        tool = benchlib.Wrk.with_paths(path, stack.folder, paths, "clean_regions")
+        return cls(tool, stack.urls["proxy"], options)
 
     def run(self, duration_s: int) -> Load:
-        """One run against the clean regions; the script's summary line is the measurement."""
-        command = [self.path, "-t", str(self.options.threads), "-c", str(self.options.connections)]
-        command += ["-d", f"{duration_s}s", "--timeout", "5s", "-s", str(self.script), self.url]
-        done = subprocess.run(
-            command, check=False, capture_output=True, text=True, timeout=duration_s + 30
-        )
-        for line in done.stdout.splitlines():
-            if line.startswith("RESULT "):
-                duration_us, requests, median_us, errors = (int(v) for v in line.split()[1:])
-                return Load(requests, errors, duration_us / 1e6, median_us / 1000)
-        raise BenchError(f"wrk printed no result (exit {done.returncode}): {done.stderr.strip()}")
+        """One run against the clean regions through the proxy."""
+        return self.tool.run(self.url, self.options.connections, duration_s, self.options.threads)
 
 
-def measured_load(stack: Stack, wrk: Wrk) -> tuple[Load, Peaks, dict[str, float]]:
+def measured_load(stack: Services, wrk: Wrk) -> tuple[Load, Peaks, dict[str, float]]:
     """The wrk run, with the proxy's peaks and each process's CPU share during it."""
     pids = {name: stack.pid(name) for name in ("proxy", "upstream")}
     before = {name: cpu_s(pid) for name, pid in pids.items()}
-    wrk_before = reaped_children_cpu_s()
+    wrk_before = children_cpu_s()
     bench_before = time.process_time()
     machine_before = machine_cpu_s()
     started = time.monotonic()
@@ -444,7 +304,7 @@ def measured_load(stack: Stack, wrk: Wrk) -> tuple[Load, Peaks, dict[str, float]
     wall_s = time.monotonic() - started
     machine_after = machine_cpu_s()
     share = {name: (cpu_s(pid) - before[name]) / wall_s for name, pid in pids.items()}
-    share["wrk"] = (reaped_children_cpu_s() - wrk_before) / wall_s
+    share["wrk"] = (children_cpu_s() - wrk_before) / wall_s
     share["bench"] = (time.process_time() - bench_before) / wall_s
     # What the rest of the machine and the hypervisor took: a phase that shared the
     # cores with other work shows it here rather than as a silent slowdown.
@@ -582,15 +442,15 @@ class Holder:
 # --- the phases ---------------------------------------------------------------------------
 
 
-def phase_a(stack: Stack, wrk: Wrk) -> Phase:
+def phase_a(stack: Services, wrk: Wrk) -> Phase:
     load, peaks, share = measured_load(stack, wrk)
     return Phase("A", load, peaks.rss_mb, peaks.open_fds, share)
 
 
-def phase_b(stack: Stack, wrk: Wrk, recorded: int) -> Phase:
+def phase_b(stack: Services, wrk: Wrk, recorded: int) -> Phase:
     """Hold the DE connections, load the clean regions, release them and let the proxy settle."""
     held_count = wrk.options.held
-    with Holder(stack.proxy_port, held_count) as holder:
+    with Holder(proxy_port(stack), held_count) as holder:
         opened_s = holder.wait_held()
         load, peaks, share = measured_load(stack, wrk)
         per_s, closed = holder.drain()
@@ -600,7 +460,7 @@ def phase_b(stack: Stack, wrk: Wrk, recorded: int) -> Phase:
     return Phase("B", load, peaks.rss_mb, peaks.open_fds, share, held)
 
 
-def wait_settled(stack: Stack, expected: int) -> None:
+def wait_settled(stack: Services, expected: int) -> None:
     """Until the proxy has recorded every released slowloris, so the next A starts clean."""
     deadline = time.monotonic() + SETTLE_TIMEOUT_S
     while slowloris_recorded(stack.urls["proxy"]) < expected:
@@ -609,10 +469,10 @@ def wait_settled(stack: Stack, expected: int) -> None:
         time.sleep(0.1)
 
 
-def profile_phase_b(stack: Stack, wrk: Wrk, py_spy: str, path: Path) -> None:
+def profile_phase_b(stack: Services, wrk: Wrk, py_spy: str, path: Path) -> None:
     """One more B phase with py-spy sampling the proxy; prints where its time goes."""
     duration_s = wrk.options.duration_s
-    with Holder(stack.proxy_port, wrk.options.held) as holder:
+    with Holder(proxy_port(stack), wrk.options.held) as holder:
         holder.wait_held()
         command = [py_spy, "record", "-p", str(stack.pid("proxy")), "-d", str(duration_s)]
         command += ["-f", "raw", "-o", str(path), "--nonblocking"]
@@ -621,7 +481,7 @@ def profile_phase_b(stack: Stack, wrk: Wrk, py_spy: str, path: Path) -> None:
                 wrk.run(duration_s)
                 _, errors = spy.communicate(timeout=30)
             finally:
-                stop_child(spy)
+                stop_process(spy)
         holder.close()
     if spy.returncode != 0 or not path.exists():
         raise BenchError(f"py-spy failed: {errors.decode(errors='replace').strip()}")
@@ -654,20 +514,15 @@ def print_profile(path: Path, top: int = 10) -> None:
 
 
 def describe_machine(wrk: str) -> str:
-    model = "unknown CPU"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            model = line.split(":", 1)[1].strip()
-            break
     version = subprocess.run([wrk, "-v"], check=False, capture_output=True, text=True, timeout=5)
     wrk_version = (version.stdout or version.stderr).split(" [")[0].strip()
     return (
-        f"machine: {len(os.sched_getaffinity(0))} cores (nproc), {model}, "
+        f"machine: {len(os.sched_getaffinity(0))} cores (nproc), {cpu_model()}, "
         f"Python {platform.python_version()}, {wrk_version}"
     )
 
 
-def describe_setup(stack: Stack, options: Options) -> str:
+def describe_setup(stack: Services, options: Options) -> str:
     return (
         f"proxy {stack.urls['proxy']} in front of upstream {stack.urls['upstream']}; "
         f"profile: {TARGET} slowloris, probability 1.0, interval_ms {options.interval_ms}\n"
@@ -798,12 +653,7 @@ def _over_budget(signum: int, frame: FrameType | None) -> None:
     raise BenchError(f"the bench ran over its {BUDGET_S} s budget")
 
 
-def _stop_requested(signum: int, frame: FrameType | None) -> None:
-    # SIGTERM and SIGINT unwind like Ctrl-C, so every `finally` stops what it started.
-    raise KeyboardInterrupt
-
-
-def measure_rounds(stack: Stack, wrk: Wrk, deadline: float) -> list[Round]:
+def measure_rounds(stack: Services, wrk: Wrk, deadline: float) -> list[Round]:
     """`rounds` undisturbed A/B rounds, repeating disturbed ones while time allows."""
     options = wrk.options
     rounds: list[Round] = []
@@ -849,7 +699,7 @@ def main(argv: list[str] | None = None) -> int:
             require_tool("py-spy", PY_SPY_INSTALL)
         signal.signal(signal.SIGALRM, _over_budget)
         for stop in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(stop, _stop_requested)
+            signal.signal(stop, stop_requested)
         signal.alarm(BUDGET_S)
         # Leave room for the py-spy phase and the shutdown within the budget.
         reserve_s = 15 + (options.duration_s + 5 if options.py_spy_path else 0)

@@ -33,7 +33,6 @@ option.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import json
@@ -45,24 +44,39 @@ import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 from types import FrameType
-from typing import NoReturn
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from benchlib import (  # noqa: E402
+    WRK_INSTALL,
+    BenchError,
+    OneLineParser,
+    Services,
+    UsageError,
+    bounded_float,
+    bounded_int,
+    cpu_model,
+    cpu_s,
+    machine_cpu_s,
+    open_fds,
+    rss_mb,
+    services,
+    stop_requested,
+)
 
 from common import REGIONS  # noqa: E402
 
 DEFAULT_PROFILE = ROOT / "profiles" / "all_kinds.json"
-READY_TIMEOUT_S = 20.0
 WARMUP_S = 5
 CONTROL_TIMEOUT_S = 10.0
 # The longest fault in profiles/all_kinds.json holds its connection 30 s (a hanging
@@ -76,7 +90,6 @@ RSS_GROWTH_MB = 48.0
 RSS_DRIFT_MB = 16.0
 # The run's own length plus warm-up, settling and shutdown; an alarm stops it past that.
 OVERHEAD_S = 240
-WRK_INSTALL = "apt-get install -y wrk"
 
 WRK_LUA = """\
 local regions = {REGIONS}
@@ -93,14 +106,6 @@ done = function(summary, latency, requests)
     e.connect + e.read + e.write + e.timeout, e.status, latency:percentile(99)))
 end
 """
-
-
-class SoakError(Exception):
-    """The soak could not run or measure; the message says what failed."""
-
-
-class UsageError(SoakError):
-    """A bad option: one line, exit code 2."""
 
 
 @dataclass(frozen=True)
@@ -128,53 +133,20 @@ class Sample:
     in_flight: int | None
 
 
-@dataclass
-class Stack:
-    """The child processes under test and where they listen."""
-
-    folder: Path
-    children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-    urls: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def proxy_pid(self) -> int:
-        return self.children["proxy"].pid
-
-
 # --- the command line -------------------------------------------------------------------
-
-
-class _OneLineParser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{message}; see bench/soak.py --help")
-
-
-def _bounded(kind: Callable[[str], float], low: float, high: float) -> Callable[[str], float]:
-    what = "whole number" if kind is int else "number"
-
-    def parse(text: str) -> float:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a {what}") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"{value:g} is out of range; pass {low:g}..{high:g}")
-        return value
-
-    return parse
 
 
 def parse_options(argv: list[str] | None) -> Options:
     """Parse and check the options; raise UsageError naming the first bad one."""
-    parser = _OneLineParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--duration-s", type=_bounded(int, 10, 86_400), default=600)
+    parser = OneLineParser(prog="bench/soak.py", description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--duration-s", type=bounded_int(10, 86_400), default=600)
     parser.add_argument("--profile", type=Path, default=DEFAULT_PROFILE, help="fault profile")
-    parser.add_argument("--connections", type=_bounded(int, 1, 1000), default=128)
-    parser.add_argument("--threads", type=_bounded(int, 1, 4), default=2, help="wrk's")
-    parser.add_argument("--faulty-concurrency", type=_bounded(int, 1, 500), default=64)
-    parser.add_argument("--timeout-s", type=_bounded(float, 0.1, 60), default=2.0)
-    parser.add_argument("--sample-every-s", type=_bounded(int, 1, 60), default=5)
-    parser.add_argument("--seed", type=_bounded(int, 0, 2**31), default=1)
+    parser.add_argument("--connections", type=bounded_int(1, 1000), default=128)
+    parser.add_argument("--threads", type=bounded_int(1, 4), default=2, help="wrk's")
+    parser.add_argument("--faulty-concurrency", type=bounded_int(1, 500), default=64)
+    parser.add_argument("--timeout-s", type=bounded_float(0.1, 60), default=2.0)
+    parser.add_argument("--sample-every-s", type=bounded_int(1, 60), default=5)
+    parser.add_argument("--seed", type=bounded_int(0, 2**31), default=1)
     args = parser.parse_args(argv)
     if args.sample_every_s * 4 > args.duration_s:
         raise UsageError(
@@ -182,14 +154,14 @@ def parse_options(argv: list[str] | None) -> Options:
             f"--duration-s {args.duration_s}; sample more often or soak longer"
         )
     return Options(
-        duration_s=int(args.duration_s),
+        duration_s=args.duration_s,
         profile=args.profile,
-        connections=int(args.connections),
-        threads=int(args.threads),
-        faulty_concurrency=int(args.faulty_concurrency),
-        timeout_s=float(args.timeout_s),
-        sample_every_s=int(args.sample_every_s),
-        seed=int(args.seed),
+        connections=args.connections,
+        threads=args.threads,
+        faulty_concurrency=args.faulty_concurrency,
+        timeout_s=args.timeout_s,
+        sample_every_s=args.sample_every_s,
+        seed=args.seed,
     )
 
 
@@ -211,94 +183,38 @@ def faulty_regions(profile: Path) -> tuple[str, ...]:
 # --- the processes under test -------------------------------------------------------------
 
 
-def start_child(stack: Stack, name: str, args: list[str]) -> None:
-    """Start `python -m args...` on a free port; wait until its ready file names its URL."""
-    ready = stack.folder / f"{name}.ready.json"
-    command = [sys.executable, "-m", *args, "--listen", "0", "--ready-file", str(ready)]
-    command += ["--parent-pid", str(os.getpid())]
-    with (stack.folder / f"{name}.log").open("wb") as log:
-        # Own session: a Ctrl-C reaches the soak alone, which then stops the children.
-        stack.children[name] = subprocess.Popen(
-            command, cwd=ROOT, stdout=log, stderr=log, start_new_session=True
-        )
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while not ready.exists():
-        if stack.children[name].poll() is not None:
-            tail = (stack.folder / f"{name}.log").read_text(errors="replace").strip()
-            last = tail.splitlines()[-1] if tail else "no output"
-            # Exit code 2 is a refused option or input, the profile's most likely.
-            error = UsageError if stack.children[name].returncode == 2 else SoakError
-            raise error(f"{name} exited early: {last}")
-        if time.monotonic() > deadline:
-            raise SoakError(f"{name} was not ready within {READY_TIMEOUT_S:.0f} s")
-        time.sleep(0.05)
-    stack.urls[name] = json.loads(ready.read_text())["url"]
-
-
-def stop_process(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-
-
 @contextlib.contextmanager
-def running_stack(options: Options) -> Iterator[Stack]:
-    """Upstream and proxy with the soak's profile, stopped whatever happens."""
-    with tempfile.TemporaryDirectory(prefix="soak-") as name:
-        stack = Stack(Path(name))
-        try:
-            start_child(stack, "upstream", ["discovery", "upstream", "--seed", str(options.seed)])
-            proxy_args = ["faults", "--upstream", stack.urls["upstream"]]
-            proxy_args += ["--profile", str(options.profile.resolve()), "--seed", str(options.seed)]
-            proxy_args += ["--ledger", str(stack.folder / "ledger.csv")]
-            start_child(stack, "proxy", proxy_args)
-            yield stack
-        finally:
-            for process in reversed(stack.children.values()):
-                stop_process(process)
+def running_stack(options: Options) -> Iterator[Services]:
+    """Upstream and proxy with the soak's profile, stopped whatever happens.
+
+    A child that exits with 2 refused the soak's options (the profile, most likely): a
+    UsageError naming its last log line."""
+    with services("soak-") as stack:
+        upstream_args = ["-m", "discovery", "upstream", "--seed", str(options.seed)]
+        stack.start_python("upstream", upstream_args, user_input=True)
+        proxy_args = ["-m", "faults", "--upstream", stack.urls["upstream"]]
+        proxy_args += ["--profile", str(options.profile.resolve()), "--seed", str(options.seed)]
+        proxy_args += ["--ledger", str(stack.folder / "ledger.csv")]
+        stack.start_python("proxy", proxy_args, user_input=True)
+        yield stack
 
 
-def control(stack: Stack, name: str) -> dict[str, object]:
+def control(stack: Services, name: str) -> dict[str, object]:
     """GET /__faults/NAME as a JSON object."""
     url = f"{stack.urls['proxy']}/__faults/{name}"
     with urllib.request.urlopen(url, timeout=CONTROL_TIMEOUT_S) as reply:
         document = json.loads(reply.read())
     if not isinstance(document, dict):
-        raise SoakError(f"/__faults/{name} answered {document!r}, not an object")
+        raise BenchError(f"/__faults/{name} answered {document!r}, not an object")
     return document
 
 
 # --- /proc and sampling -------------------------------------------------------------------
 
 
-def rss_mb(pid: int) -> float:
-    """Resident memory of `pid` in MB (10**6 bytes)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024 / 1e6
-    raise SoakError(f"no VmRSS in /proc/{pid}/status")
-
-
-def cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def machine_cpu_s() -> tuple[float, float]:
-    """Busy and stolen CPU seconds of the whole machine since boot, every core summed."""
-    first_line = Path("/proc/stat").read_text().partition("\n")[0]
-    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, first_line.split()[1:9])
-    tick = os.sysconf("SC_CLK_TCK")
-    return (user + nice + system + irq + softirq) / tick, steal / tick
-
-
-def sample(stack: Stack, started: float) -> Sample:
-    pid = stack.proxy_pid
-    fds = len(os.listdir(f"/proc/{pid}/fd"))
+def sample(stack: Services, started: float) -> Sample:
+    pid = stack.pid("proxy")
+    fds = open_fds(pid)
     memory = rss_mb(pid)
     tasks: int | None = None
     in_flight: int | None = None
@@ -308,7 +224,7 @@ def sample(stack: Stack, started: float) -> Sample:
     return Sample(time.monotonic() - started, fds, memory, tasks, in_flight)
 
 
-def settled(stack: Stack, start: Sample, started: float) -> tuple[Sample, float]:
+def settled(stack: Services, start: Sample, started: float) -> tuple[Sample, float]:
     """The first sample back at idle (or the last one after SETTLE_S) and the wait it took."""
     began = time.monotonic()
     while True:
@@ -398,7 +314,7 @@ class ClientLoad:
 
     def result(self) -> Counter[str]:
         if not self.pipe.poll(self.spec.duration_s + self.spec.timeout_s + 30):
-            raise SoakError(f"the client load on {' '.join(self.spec.regions)} did not finish")
+            raise BenchError(f"the client load on {' '.join(self.spec.regions)} did not finish")
         outcomes: dict[str, int] = self.pipe.recv()
         self.process.join(timeout=10)
         return Counter(outcomes)
@@ -421,7 +337,7 @@ class WrkResult:
 class WrkLoad:
     """wrk on the clean regions for the whole soak."""
 
-    def __init__(self, wrk: str, stack: Stack, regions: tuple[str, ...], options: Options,
+    def __init__(self, wrk: str, stack: Services, regions: tuple[str, ...], options: Options,
                  duration_s: int) -> None:  # fmt: skip
         script = stack.folder / "clean_regions.lua"
         script.write_text(
@@ -441,7 +357,7 @@ class WrkLoad:
             if line.startswith("RESULT "):
                 duration_us, requests, errors, non_2xx, p99_us = (int(v) for v in line.split()[1:])
                 return WrkResult(requests, errors, non_2xx, duration_us / 1e6, p99_us / 1000)
-        raise SoakError(f"wrk printed no result (exit {self.process.returncode}): {err.strip()}")
+        raise BenchError(f"wrk printed no result (exit {self.process.returncode}): {err.strip()}")
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -458,7 +374,7 @@ class Loads:
 
     @classmethod
     def start(
-        cls, stack: Stack, wrk: str | None, faulty: tuple[str, ...], options: Options,
+        cls, stack: Services, wrk: str | None, faulty: tuple[str, ...], options: Options,
         duration_s: int,
     ) -> Loads:  # fmt: skip
         url = stack.urls["proxy"]
@@ -550,17 +466,12 @@ def judge(start: Sample, samples: list[Sample], end: Sample) -> list[Bound]:
 
 
 def describe_machine(wrk: str | None) -> str:
-    model = "unknown CPU"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            model = line.split(":", 1)[1].strip()
-            break
     tool = "no wrk (aiohttp clients)"
     if wrk is not None:
         version = subprocess.run([wrk, "-v"], check=False, capture_output=True, text=True)
         tool = (version.stdout or version.stderr).split(" [")[0].strip()
     return (
-        f"machine: {len(os.sched_getaffinity(0))} cores, {model}, "
+        f"machine: {len(os.sched_getaffinity(0))} cores, {cpu_model()}, "
         f"Python {platform.python_version()}, {tool}"
     )
 
@@ -606,7 +517,7 @@ def print_sample(label: str, one: Sample) -> None:
 # --- main ---------------------------------------------------------------------------------
 
 
-def idle_start(stack: Stack, started: float) -> Sample:
+def idle_start(stack: Services, started: float) -> Sample:
     """The proxy idle after the warm-up: nothing in flight, the upstream pool expired."""
     deadline = time.monotonic() + SETTLE_S
     while time.monotonic() < deadline:
@@ -619,7 +530,7 @@ def idle_start(stack: Stack, started: float) -> Sample:
     return sample(stack, started)
 
 
-def soak(stack: Stack, options: Options, wrk: str | None, faulty: tuple[str, ...]) -> bool:
+def soak(stack: Services, options: Options, wrk: str | None, faulty: tuple[str, ...]) -> bool:
     """Warm up, sample idle, load and sample, settle and sample; print and judge."""
     started = time.monotonic()
     Loads.start(stack, wrk, faulty, options, WARMUP_S).results()
@@ -665,13 +576,8 @@ def soak(stack: Stack, options: Options, wrk: str | None, faulty: tuple[str, ...
     return all(bound.holds for bound in bounds)
 
 
-def _stop_requested(signum: int, frame: FrameType | None) -> None:
-    # SIGTERM and SIGINT unwind like Ctrl-C, so every `finally` stops what it started.
-    raise KeyboardInterrupt
-
-
 def _over_budget(signum: int, frame: FrameType | None) -> None:
-    raise SoakError("the soak ran over its time budget")
+    raise BenchError("the soak ran over its time budget")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -681,7 +587,7 @@ def main(argv: list[str] | None = None) -> int:
         faulty = faulty_regions(options.profile)
         wrk = shutil.which("wrk")
         for stop in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(stop, _stop_requested)
+            signal.signal(stop, stop_requested)
         signal.signal(signal.SIGALRM, _over_budget)
         signal.alarm(options.duration_s + OVERHEAD_S)
         print(describe_machine(wrk))
@@ -700,7 +606,7 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"soak: {exc}", file=sys.stderr)
         return 2
-    except (SoakError, OSError, subprocess.TimeoutExpired) as exc:
+    except (BenchError, OSError, subprocess.TimeoutExpired) as exc:
         print(f"soak: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
