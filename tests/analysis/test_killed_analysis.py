@@ -15,13 +15,15 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ROOT
 
 MakeRun = Callable[..., Path]
 
 OLD = b'{"verdict": "OLD"}\n'
-STAGING_ATTEMPTS = 4
 RANDOM_KILLS = 3
+REPORTS = 4  # verdict.json, verdict.md, junit.xml, blast_radius.png
 RUN_TIMEOUT_S = 60.0
 SEED = 20_250_601
 
@@ -54,31 +56,46 @@ def remove_staged(folder: Path) -> None:
         leftover.unlink()
 
 
-def test_killed_while_staging_reports_keeps_the_old_verdict_whole(make_run: MakeRun) -> None:
+# The child kills itself with SIGKILL from an audit hook at the moment `os.replace` (it
+# audits as os.rename) is about to put its Nth staged report in place: every report is
+# staged then, and N-1 of them are in place.
+KILL_AT_RENAME = """
+import os, runpy, signal, sys
+from pathlib import Path
+folder, kill_at = Path(sys.argv[1]).parent, int(sys.argv[2])
+renames = 0
+def hook(event, args):
+    global renames
+    if event == "os.rename" and Path(os.fsdecode(args[0])).parent == folder:
+        renames += 1
+        if renames == kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)
+sys.addaudithook(hook)
+sys.argv = ["analysis", sys.argv[1]]
+runpy.run_module("analysis", run_name="__main__")
+"""
+
+
+@pytest.mark.parametrize("kill_at", [1, 2, REPORTS])
+def test_killed_while_staging_reports_keeps_the_old_verdict_whole(
+    make_run: MakeRun, kill_at: int
+) -> None:
     prefix = make_run()
     verdict = prefix.parent / "verdict.json"
     new, _ = complete_run(prefix)
-    caught = 0
+    verdict.write_bytes(OLD)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-c", KILL_AT_RENAME, str(prefix), str(kill_at)]
+    done = subprocess.run(
+        cmd, check=False, cwd=ROOT, env=env, capture_output=True, timeout=RUN_TIMEOUT_S
+    )
 
-    for _ in range(STAGING_ATTEMPTS):
-        verdict.write_bytes(OLD)
-        proc = start(prefix)
-        staged = prefix.parent / f".verdict.json.{proc.pid}.tmp"
-        deadline = time.monotonic() + RUN_TIMEOUT_S
-        while not staged.exists() and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0)
-        kill(proc)
-
-        if staged.exists():
-            caught += 1
-            assert verdict.read_bytes() == OLD
-        else:
-            assert verdict.read_bytes() in (OLD, new)
-        remove_staged(prefix.parent)
-        if caught:
-            break
-
-    assert caught, f"no kill landed while the reports were staged in {STAGING_ATTEMPTS} tries"
+    assert done.returncode == -signal.SIGKILL, done.stderr[-2000:]
+    staged = sorted(path.name for path in prefix.parent.glob(".*.tmp"))
+    assert len(staged) == REPORTS - (kill_at - 1), staged
+    still_staged = any(name.startswith(".verdict.json.") for name in staged)
+    assert verdict.read_bytes() == (OLD if still_staged else new)
+    remove_staged(prefix.parent)
 
 
 def test_killed_at_random_moments_leaves_the_old_or_the_new_verdict(make_run: MakeRun) -> None:
