@@ -54,9 +54,14 @@ class Answer:
 
 def encode_answer(region: str, view: RegionView) -> Answer:
     """Encode `view` as `/discover` answers it, leaving the age to fill in per response."""
-    head = f'{{"region": {json.dumps(region)}, "generation": {view.meta.generation}, "age_s": '
+    # Every value goes through json.dumps, as json_response would: a cache file edited by
+    # hand can hold a generation that is text or a float.
+    head = (
+        f'{{"region": {json.dumps(region)}, "generation": {json.dumps(view.meta.generation)}, '
+        '"age_s": '
+    )
     tail = (
-        f', "snapshot_items": {view.snapshot_items}, "count": {len(view.items)}, '
+        f', "snapshot_items": {json.dumps(view.snapshot_items)}, "count": {len(view.items)}, '
         f'"items": {json.dumps(view.items)}}}'
     )
     return Answer(head.encode(), tail.encode(), view.meta.checked_at)

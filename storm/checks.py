@@ -9,9 +9,12 @@ failed honestly (no snapshot yet, an error status, a broken connection).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
+
+import orjson
 
 DISHONEST = "dishonest"
 UNAVAILABLE = "unavailable"
@@ -36,6 +39,22 @@ class Shape:
     items_key: str = "items"
     id_key: str = "id"
     age_key: str = "age_s"
+
+
+def parse_body(body: bytes) -> Any:
+    """The JSON value of a response body; ValueError when it is not JSON.
+
+    Strict RFC 8259 (orjson): NaN, Infinity and numbers beyond a double are refused. A
+    body in UTF-16 or UTF-32, or UTF-8 behind a byte order mark, which RFC 8259 lets a
+    parser accept, is decoded first.
+    """
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        encoding = json.detect_encoding(body)
+        if encoding == "utf-8":
+            raise
+        return orjson.loads(body.decode(encoding))
 
 
 def check_discover(

@@ -11,12 +11,11 @@ from __future__ import annotations
 import random
 from urllib.parse import urlencode
 
-import orjson
 from locust import between, task
 from locust.contrib.fasthttp import FastHttpUser
 
 from common import REGIONS
-from storm.checks import Shape, check_discover
+from storm.checks import Shape, check_discover, parse_body
 from storm.phases import board
 
 SEARCH_WORDS = ("drama", "comedy", "live", "music", "travel", "science", "cooking", "sport")
@@ -71,7 +70,7 @@ class RegionUser(FastHttpUser):
             payload = None
             if resp.status_code == 200:
                 try:
-                    payload = orjson.loads(resp.content or b"")
+                    payload = parse_body(resp.content or b"")
                 except ValueError:
                     resp.failure("dishonest: body is not JSON")
                     return

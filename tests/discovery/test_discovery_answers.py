@@ -152,3 +152,17 @@ def test_kept_answers_are_bounded(tmp_path: Path) -> None:
     kept = [word for word in "abcde" if cache.get(("DE", word), version) is not None]
     assert kept == ["c", "d", "e"]
     cache.close()
+
+
+@pytest.mark.parametrize(("stored", "shown"), [("abc", "abc"), (1e999, float("inf"))])
+def test_a_generation_edited_by_hand_is_still_json(db: Path, stored: object, shown: float) -> None:
+    writer = connect(db)
+    fill(writer, "DE", 1)
+    writer.execute("UPDATE snapshots SET generation = ? WHERE region = 'DE'", (stored,))
+
+    async def test(fetch: Fetch) -> None:
+        status, body = await fetch("region=DE")
+        assert status == 200 and body["generation"] == shown
+
+    run(test, db)
+    writer.close()

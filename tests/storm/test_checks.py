@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -156,3 +158,25 @@ def test_the_quick_pass_and_the_item_loop_agree(items: list[Any]) -> None:
     assert checks._items_problem(items, "DE", Shape()) == checks._first_item_problem(
         items, "DE", Shape()
     )
+
+
+@pytest.mark.parametrize(
+    "encode",
+    [
+        lambda text: text.encode(),
+        lambda text: b"\xef\xbb\xbf" + text.encode(),
+        lambda text: text.encode("utf-16"),
+        lambda text: text.encode("utf-32-be"),
+    ],
+)
+def test_a_body_is_parsed_in_every_encoding_json_allows(encode: Any) -> None:
+    body = json.dumps(payload())
+    assert checks.parse_body(encode(body)) == json.loads(body)
+
+
+@pytest.mark.parametrize(
+    "body", [b'{"age_s": NaN}', b'{"age_s": Infinity}', b'{"age_s": 1e999}', b"\xff{}", b""]
+)
+def test_what_is_not_strict_json_is_refused(body: bytes) -> None:
+    with pytest.raises(ValueError):
+        checks.parse_body(body)
