@@ -135,10 +135,13 @@ BENCHES = (
         "loop, which names a problem, took twice that), `catch_response`'s context "
         "manager (about 9 us) and the STALENESS entry (Locust's request event and "
         "statistics, about 8 us). 85 % would leave the storm's users about 20 us per "
-        "request for all of it, less than parsing the body alone. What would reach it: "
-        "checking a sample of the responses, which would stop proving every one honest; "
-        "or more Locust processes (`--processes`, one per core, as Locust advises), which "
-        "raises both sides alike.",
+        "request for all of it, less than parsing the body alone. A typed decoder that "
+        "checks the item types while it parses (msgspec, tried with a Struct per item: "
+        "9.7 us for parse and types, against orjson's 12.6 for the parse alone) would "
+        "save about 10 us, to about 0.7. Only checking a sample of the responses, or "
+        "dropping the STALENESS entry, would reach 0.85, and either would stop proving "
+        "every response honest and fresh. More Locust processes (`--processes`, one per "
+        "core, as Locust advises) raise both sides alike.",
     ),
     Bench(
         "discover",
