@@ -6,7 +6,9 @@ import csv
 import fcntl
 import json
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -213,6 +215,25 @@ def test_unreachable_external_host_is_a_usage_error(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "nothing answers" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_child_that_fails_to_start_leaves_no_process_and_no_port(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        done = run_storm(run_dir, "--proxy-port", str(taken.getsockname()[1]))
+
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert "faults failed to start" in done.stderr and "Traceback" not in done.stderr
+    # The upstream simulator was up before the proxy failed: its port must be closed now.
+    started = re.findall(r"ready at http://127\.0\.0\.1:(\d+) \(pid (\d+)\)", done.stderr)
+    assert [name for name in ("upstream",) if f"{name} ready at" in done.stderr] == ["upstream"]
+    assert wait_gone(run_dir) == []
+    for port, pid in started:
+        assert not Path(f"/proc/{pid}").exists()
+        with socket.socket() as probe:
+            assert probe.connect_ex(("127.0.0.1", int(port))) != 0, f"port {port} still open"
 
 
 def test_fewer_users_than_regions_is_a_usage_error(tmp_path: Path) -> None:
