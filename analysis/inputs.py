@@ -106,6 +106,9 @@ class RunInfo(BaseModel):
     regions: list[str] | None = None
     phases: list[PhaseSpan] | None = None
     fault_window: list[float | None] | None = None
+    embedded: bool | None = None
+    ingest: str | None = None
+    bugs: list[str] | None = None
 
     def span(self, phase: str) -> tuple[float, float] | None:
         """(start, end) of a phase in unix seconds, when the run file knows both ends."""

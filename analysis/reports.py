@@ -100,6 +100,8 @@ def console_text(report: Report) -> str:
     recovery = recovery_line(report)
     if recovery:
         lines.append(recovery)
+    if report.run_info is not None and report.run_info.bugs:
+        lines.append(f"stack: {stack_line(report.run_info)}")
     lines.append(f"verdict: {verdict.verdict}")
     lines += [f"  {reason}" for reason in verdict.reasons]
     return "\n".join(lines)
@@ -262,7 +264,19 @@ def _summary(report: Report) -> str:
     recovery = recovery_line(report)
     if recovery:
         parts.append(f"**Recovery**: {recovery.removeprefix('recovery: ')}.")
+    stack = stack_line(report.run_info)
+    if stack:
+        parts.append(f"Stack under test: {_md(stack)}.")
     return " ".join(parts)
+
+
+def stack_line(run_info: RunInfo | None) -> str:
+    """What the storm ran against, when it started the embedded stack itself."""
+    if run_info is None or not run_info.embedded:
+        return ""
+    ingest = run_info.ingest or "hardened"
+    bugs = ", ".join(run_info.bugs or []) or "none"
+    return f"the embedded discovery service, {ingest} ingest, bugs on: {bugs}"
 
 
 def _phase_spans(run_info: RunInfo | None) -> str:

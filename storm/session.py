@@ -30,6 +30,7 @@ from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
 
 import analysis
 from common import REGIONS
+from discovery.ingest import mode_bugs
 from storm.errors import StormError, fail
 from storm.external import read_cache
 from storm.options import StormSettings, check_users, csv_prefix, retarget, settings_from
@@ -438,13 +439,21 @@ class Storm:
                 write(csv.writer(out))
             os.replace(tmp, path)
 
+    def _bugs_switched_on(self) -> list[str]:
+        """The embedded ingest's bugs as it runs them (naive: every one); none off the stack."""
+        if self.discovery_url is None:
+            return []
+        requested = [name for name in self.settings.bugs.split(",") if name]
+        return sorted(mode_bugs(self.settings.ingest, requested))
+
     def write_run_file(self) -> None:
         write_json(
             Path(f"{self.prefix}_run.json"),
             {
                 "target": self.settings.target,
+                "embedded": self.discovery_url is not None,
                 "ingest": self.settings.ingest,
-                "bugs": self.settings.bugs.split(",") if self.settings.bugs else [],
+                "bugs": self._bugs_switched_on(),
                 "seed": self.settings.seed,
                 "profile": self.settings.profile,
                 "profile_path": self.settings.profile_path,

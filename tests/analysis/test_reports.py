@@ -194,6 +194,39 @@ def test_console_prints_checks_measures_recovery_and_verdict(make_run: MakeRun) 
     assert max(len(line) for line in lines) <= 100
 
 
+@pytest.mark.parametrize(
+    ("ingest", "bugs", "shown"),
+    [
+        ("hardened", [], "hardened ingest, bugs on: none"),
+        (
+            "hardened",
+            ["stream_commit", "trust_clocks"],
+            "hardened ingest, bugs on: stream_commit, trust_clocks",
+        ),
+    ],
+)
+def test_the_reports_name_the_embedded_stack_and_its_bugs(
+    make_run: MakeRun, ingest: str, bugs: list[str], shown: str
+) -> None:
+    prefix = make_run()
+    run_file = Path(f"{prefix}_run.json")
+    document = json.loads(run_file.read_text())
+    run_file.write_text(json.dumps({**document, "embedded": True, "ingest": ingest, "bugs": bugs}))
+
+    _, lines = run_quietly(prefix)
+
+    text = (prefix.parent / "verdict.md").read_text()
+    assert "Stack under test: the embedded discovery service, " in text and shown in text
+    stack_lines = [line for line in lines if line.startswith("stack: ")]
+    assert stack_lines == ([f"stack: the embedded discovery service, {shown}"] if bugs else [])
+
+
+def test_an_external_stack_is_not_named(failing_run: Path) -> None:
+    run_quietly(failing_run)
+
+    assert "Stack under test" not in (failing_run.parent / "verdict.md").read_text()
+
+
 def test_console_reasons_follow_the_verdict(failing_run: Path) -> None:
     code, lines = run_quietly(failing_run)
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from discovery.ingest.bugs import BUGS
 from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -122,6 +123,12 @@ def test_naive_ingest_serves_partial_data_and_fails(tmp_path: Path) -> None:
     assert verdict["verdict"] == "FAIL"
     assert verdict["regions"]["DE"]["verdict"] == "FAIL"
     assert any("DE" in reason and "honesty" in reason for reason in verdict["reasons"])
+    run = json.loads((run_dir / "storm_run.json").read_text())
+    assert run["embedded"] is True and run["bugs"] == sorted(BUGS)
+    assert (
+        f"stack: the embedded discovery service, naive ingest, bugs on: {', '.join(sorted(BUGS))}"
+        in (done.stdout + done.stderr)
+    )
     assert wait_gone(run_dir) == []
 
 
