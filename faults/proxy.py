@@ -64,6 +64,10 @@ class FaultProxy:
         self.counters: defaultdict[str, Counter[str]] = defaultdict(Counter)
         # Every request per region, lied to or not: how hard each region's upstream is asked.
         self.requests: Counter[str] = Counter()
+        # When each region last asked (monotonic), since the profile was installed or the
+        # counters reset: how long a region has been quiet is part of what a kind sees.
+        self._asked_s: dict[str, float] = {}
+        self._since_s = time.monotonic()
         self.in_flight = 0
         # The task serving each request in progress, and a future resolved when it is done:
         # aiohttp's task outlives the request on a kept-alive connection.
@@ -72,8 +76,20 @@ class FaultProxy:
     def install(self, profile: Profile) -> None:
         """Swap in a new profile; its regions' draw sequences start afresh."""
         self.dice = Dice(profile, self.seed)
+        self._forget_quiet()
         self._record_profile(profile)
         log.info("profile installed (seed %d): %s", self.seed, profile.summary())
+
+    def _forget_quiet(self) -> None:
+        self._asked_s.clear()
+        self._since_s = time.monotonic()
+
+    def _quiet_s(self, region: str) -> float:
+        """Seconds since `region`'s previous request (or the install), noting this one."""
+        now_s = time.monotonic()
+        quiet_s = now_s - self._asked_s.get(region, self._since_s)
+        self._asked_s[region] = now_s
+        return quiet_s
 
     def _record_profile(self, profile: Profile) -> None:
         """Record the change in the ledger as rows of kind `profile`, one per region the
@@ -104,6 +120,7 @@ class FaultProxy:
         self.counters.clear()
         self.requests.clear()
         self.dice = Dice(self.dice.profile, self.seed)
+        self._forget_quiet()
         log.info("counters and draws reset (seed %d)", self.seed)
 
     def summary(self) -> str:
@@ -119,14 +136,16 @@ class FaultProxy:
         arrived_s = time.time()
         region = region_of(request)
         decision = self.dice.draw(region)
+        quiet_s = 0.0
         if region is not None:
             self.requests[region] += 1
+            quiet_s = self._quiet_s(region)
         with self._tracked():
             if region is None or decision is None:
                 return await self._forward(request)
             self.in_flight += 1
             try:
-                return await self._inject(request, region, decision, arrived_s)
+                return await self._inject(request, region, decision, arrived_s, quiet_s)
             finally:
                 self.in_flight -= 1
 
@@ -167,10 +186,15 @@ class FaultProxy:
             return bad_gateway(exc)
 
     async def _inject(
-        self, request: web.Request, region: str, decision: Decision, arrived_s: float
+        self,
+        request: web.Request,
+        region: str,
+        decision: Decision,
+        arrived_s: float,
+        quiet_s: float,
     ) -> web.StreamResponse:
         fetch = functools.partial(self.upstream.fetch, request, decision.kind.needs_body)
-        context = FaultContext(request, region, decision.occurrence, fetch)
+        context = FaultContext(request, region, decision.occurrence, fetch, quiet_s)
         try:
             outcome = await decision.kind.inject(context, decision.params)
             if outcome is None:

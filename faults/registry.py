@@ -10,6 +10,7 @@ from faults.kinds import (
     complete_then_close,
     dribble_then_reset,
     encoding_truncate,
+    false_recovery,
     flap,
     lie_length,
     retry_after_lie,
@@ -37,6 +38,7 @@ KINDS: dict[str, Kind[Any]] = {
         encoding_truncate.KIND,
         wrong_body_type.KIND,
         retry_after_lie.KIND,
+        false_recovery.KIND,
     )
 }
 

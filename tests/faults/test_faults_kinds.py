@@ -347,6 +347,60 @@ def test_flap_bad_count_and_good_count_shape_the_pattern(proxy: Proxy) -> None:
     assert statuses == [503, 503, 200, 503, 503, 200]
 
 
+def test_false_recovery_serves_only_the_first_request_after_a_quiet_spell(proxy: Proxy) -> None:
+    proxy.put_profile(only("DE", "false_recovery", quiet_ms=1000))
+
+    first = raw_request(proxy.url, _catalog("lure-1"), region="DE", framed=True)
+    time.sleep(1.1)
+    served = raw_request(proxy.url, _catalog("lure-2"), region="DE", framed=True)
+    after = [
+        raw_request(proxy.url, _catalog(f"lure-{n}"), region="DE", framed=True) for n in (3, 4)
+    ]
+    rows = {row["path"]: row for row in proxy.ledger_rows() if "lure-" in row["path"]}
+
+    assert [first.status, served.status] + [reply.status for reply in after] == [503, 200, 503, 503]
+    assert served.body == BODY
+    assert first.body == b"false_recovery: injected 503\n"
+    assert [rows[_catalog(f"lure-{n}")]["status"] for n in (1, 2, 3, 4)] == [
+        "503",
+        "200",
+        "503",
+        "503",
+    ]
+    assert int(rows[_catalog("lure-2")]["bytes_written"]) == SIZE
+
+
+def test_false_recovery_measures_each_region_own_quiet_spell(proxy: Proxy) -> None:
+    proxy.put_profile({**only("DE", "false_recovery", quiet_ms=1000), **only("FR", "flap")})
+    time.sleep(1.1)
+
+    for n in range(3):
+        raw_request(proxy.url, _catalog(f"lure-fr-{n}"), region="FR", framed=True)
+    de = raw_request(proxy.url, _catalog("lure-de"), region="DE", framed=True)
+
+    assert de.status == 200
+
+
+def test_false_recovery_quiet_spell_restarts_at_reset(proxy: Proxy) -> None:
+    proxy.put_profile(only("DE", "false_recovery", quiet_ms=1000))
+    time.sleep(1.1)
+
+    status, _ = http_json(f"{proxy.url}/__faults/reset", "POST")
+    reply = raw_request(proxy.url, _catalog("lure-reset"), region="DE", framed=True)
+
+    assert status == 200
+    assert reply.status == 503
+
+
+def test_false_recovery_status_sets_the_injected_error(proxy: Proxy) -> None:
+    proxy.put_profile(only("DE", "false_recovery", status=500))
+
+    reply = raw_request(proxy.url, _catalog("lure-500"), region="DE", framed=True)
+
+    assert reply.status == 500
+    assert reply.content_length == len(reply.body)
+
+
 def test_flap_status_sets_the_injected_error(proxy: Proxy) -> None:
     proxy.put_profile(only("DE", "flap", status=500, good_count=0))
 

@@ -134,6 +134,7 @@ EVERY_KIND = [
     ("valid_garbage", {"mode": "wrong_types"}),
     ("valid_garbage", {"mode": "duplicated_items"}),
     ("flap", {}),
+    ("false_recovery", {}),
     ("clock_skew", {}),
     ("dribble_then_reset", {"chunk_bytes": 1000, "pause_ms": 5}),
 ]
@@ -146,7 +147,7 @@ def test_ledger_row_matches_what_the_socket_saw(
     proxy.put_profile(only("DE", kind, **params))
     marker = f"saw-{kind}-{'-'.join(f'{k}{v}' for k, v in params.items())}"
 
-    complete = kind in ("valid_garbage", "flap", "clock_skew")
+    complete = kind in ("valid_garbage", "flap", "false_recovery", "clock_skew")
     reply = raw_request(proxy.url, f"/catalog?t={marker}", region="DE", framed=complete)
     row = proxy.wait_for_row(marker)
 
