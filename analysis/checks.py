@@ -20,6 +20,7 @@ the number of requests that would decide it.
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -31,6 +32,9 @@ from analysis.thresholds import CleanThresholds, TargetThresholds, Thresholds
 
 Verdict = Literal["PASS", "FAIL", "INCONCLUSIVE"]
 Status = Literal["pass", "fail", "inconclusive", "skipped"]
+
+# The counts listed in a check's detail; the rest are summed up by the median.
+MAX_LISTED = 10
 
 CONTAINMENT = "containment"
 HONESTY = "honesty"
@@ -190,6 +194,7 @@ def target_checks(facts: RegionFacts, bounds: TargetThresholds, phased: bool) ->
         ingest_deadline_check(facts, bounds),
         recovery_check(facts, bounds.recovery_s),
         upstream_pressure_check(facts, bounds),
+        false_recovery_check(facts, bounds),
         faults_check(facts, bounds.min_faults),
     ]
 
@@ -463,6 +468,54 @@ def upstream_pressure_check(facts: RegionFacts, bounds: TargetThresholds) -> Che
         f"{ratio:.2f} {'<=' if passed else '>'} {bound:g}"
     )
     return Check(name, BACKOFF, bound, round(ratio, 3), _status(passed), detail)
+
+
+def false_recovery_check(facts: RegionFacts, bounds: TargetThresholds) -> Check:
+    """One good answer after an outage must not restore full trust in the upstream.
+
+    false_recovery serves the first request after a quiet spell and fails the rest. A
+    client whose breaker stays half-open until several answers in a row are good reopens
+    at the first failure that follows; one that closes on the first good answer goes back
+    to its normal pace and fails trip_after times before it trips again.
+    """
+    name, bound = "false_recovery_failures", bounds.false_recovery_failures
+    seen = facts.false_recoveries
+    if seen is None:
+        detail = "no false_recovery fault in the ledger"
+        return Check(name, BACKOFF, bound, None, "skipped", detail)
+    if seen.unjudgeable is not None:
+        return Check(name, BACKOFF, bound, None, "skipped", f"not judged: {seen.unjudgeable}")
+    if not seen.failures:
+        detail = (
+            "false_recovery served no request: the client was never quiet for quiet_ms "
+            "(set it between the client's request interval and its breaker's cool-down)"
+        )
+        return Check(name, BACKOFF, bound, None, "skipped", detail)
+    # A count the window cut short only counts once it is already over the bound.
+    *closed, last = seen.failures
+    judged = [*closed, last] if last > bound else closed
+    if not judged:
+        detail = (
+            f"the fault window ended {last} failure{'s' if last != 1 else ''} after the only "
+            "good answer: too soon to see the client back off; lengthen --fault-window"
+        )
+        return Check(name, BACKOFF, bound, None, "skipped", detail)
+    median = float(statistics.median(judged))
+    passed = median <= bound
+    counts = ", ".join(str(count) for count in judged[:MAX_LISTED])
+    more = ", ..." if len(judged) > MAX_LISTED else ""
+    sign = "<=" if passed else ">"
+    detail = (
+        f"after {_good_answers(len(judged))} the client asked {counts}{more} more times "
+        f"into the outage before going quiet again: median {median:g} {sign} {bound:g}"
+    )
+    if not passed:
+        detail += ": one good answer restored its trust"
+    return Check(name, BACKOFF, bound, median, _status(passed), detail)
+
+
+def _good_answers(count: int) -> str:
+    return "the good answer" if count == 1 else f"each of {count} good answers"
 
 
 def recovery_check(facts: RegionFacts, bound_s: float) -> Check:

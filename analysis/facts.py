@@ -81,6 +81,24 @@ class CacheView:
         return self.state.digest == self.state.truth_digest
 
 
+FALSE_RECOVERY = "false_recovery"
+
+
+@dataclass(frozen=True)
+class FalseRecoveries:
+    """What the target's client did after each request false_recovery served.
+
+    `failures` holds, per served request in time order, how many failing answers the
+    client asked for after it, until the next served request or the end of the window.
+    `unjudgeable` says why the counts cannot stand for the client's behaviour: unless
+    false_recovery answered every request of the region, some requests are missing from
+    the ledger, and any of them could have been a second good answer.
+    """
+
+    failures: tuple[int, ...] = ()
+    unjudgeable: str | None = None
+
+
 @dataclass(frozen=True)
 class RegionFacts:
     """Everything measured in one region."""
@@ -103,6 +121,8 @@ class RegionFacts:
     # the clean regions' (None: the snapshots carry no counts).
     upstream_requests: int | None = None
     clean_upstream_requests: float | None = None
+    # None: no false_recovery fault in the region's ledger rows.
+    false_recoveries: FalseRecoveries | None = None
 
     def phase(self, name: str) -> PhaseStats:
         return self.phases.get(name, PhaseStats())
@@ -157,9 +177,52 @@ def collect_facts(files: RunFiles, target: str, regions: Sequence[str]) -> list[
             recovery_skipped=_recovery_skipped(files, region),
             upstream_requests=None if asked is None else asked.get(region, 0),
             clean_upstream_requests=clean_median,
+            false_recoveries=_false_recoveries(files, ledger, region) if region == target else None,
         )
         for region in regions
     ]
+
+
+def _false_recoveries(
+    files: RunFiles, ledger: pd.DataFrame | None, region: str
+) -> FalseRecoveries | None:
+    """The failures the target's client asked for after each request false_recovery served."""
+    if ledger is None:
+        return None
+    rows = ledger[(ledger["region"] == region) & (ledger["kind"] == FALSE_RECOVERY)]
+    if rows.empty:
+        return None
+    failures: list[int] = []
+    for status in rows.sort_values("time", kind="stable")["status"]:
+        if not status >= 500:
+            failures.append(0)
+        elif failures:
+            failures[-1] += 1
+    return FalseRecoveries(tuple(failures), _unjudgeable(files, region))
+
+
+def _unjudgeable(files: RunFiles, region: str) -> str | None:
+    """Why the ledger may miss some of the region's requests, or None when it holds all."""
+    unknown = "the ledger has no profile row for the region: the probability is unknown"
+    profiles = files.profiles
+    if profiles is None:
+        return unknown
+    mine = profiles[profiles["region"] == region]
+    windows = None if files.run_info is None else files.run_info.fault_windows()
+    if windows is not None:
+        inside = pd.Series(False, index=mine.index)
+        for start, end in windows:
+            inside |= mine["time"].between(start, end)
+        mine = mine[inside]
+    if mine.empty:
+        return unknown
+    if not ((mine["probability"] == 1.0) & (mine["kinds"] == FALSE_RECOVERY)).all():
+        return (
+            "false_recovery was not the region's only fault at probability 1: requests the "
+            "dice or another kind let through are not in the ledger, and any of them may "
+            "have been a second good answer"
+        )
+    return None
 
 
 def _upstream_requests(files: RunFiles) -> dict[str, int] | None:

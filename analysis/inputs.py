@@ -11,6 +11,7 @@ never meet a truncated row. Request rows leave here labelled with their region a
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import math
 from collections.abc import Sequence
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 STATS_COLUMNS = ("Type", "Name", "Request Count", "Failure Count", "95%")
 FAILURES_COLUMNS = ("Method", "Name", "Error", "Occurrences")
 # The ledger columns the verdict reads; the proxy writes more, and may add columns at the end.
-LEDGER_COLUMNS = ("time", "region", "kind", "connected_ms")
+LEDGER_COLUMNS = ("time", "region", "kind", "connected_ms", "status", "params")
 PROFILE_KIND = "profile"
 # Only what the timeline needs is read from the history, each column parsed as it is read:
 # the file has a row per name per second, millions for a day-long storm.
@@ -161,7 +162,9 @@ class RunFiles:
     `stats` has the columns type, name, requests, failures, p95_ms, region, phase
     (Aggregated dropped; region and phase categorical, NaN where the name carries none);
     `failures` has name, error, occurrences, region, phase; `ledger` has region, kind,
-    time, connected_ms, or is None when the run had no fault proxy; `history` has
+    time, connected_ms, status, or is None when the run had no fault proxy;
+    `profiles` has the ledger's profile rows as time, region, probability (NaN when the
+    row does not say it) and kinds (space-separated), or is None with the ledger; `history` has
     time, staleness, name_code, region, phase, p95_ms, requests, failures (cumulative),
     or is None when the run kept no per-name history.
     """
@@ -173,6 +176,7 @@ class RunFiles:
     snapshots: SnapshotsFile | None
     run_info: RunInfo | None
     history: pd.DataFrame | None = None
+    profiles: pd.DataFrame | None = None
 
     def path(self, suffix: str) -> Path:
         return run_path(self.prefix, suffix)
@@ -194,11 +198,13 @@ def load_run(prefix: str, pattern: NamePattern | None = None) -> RunFiles:
     if not base.name:
         raise BadInputError(f"PREFIX {prefix!r} names a folder: pass the folder plus the stem")
     names = pattern or NamePattern.compile(None)
+    ledger, profiles = _load_ledger(run_path(base, "ledger.csv"))
     return RunFiles(
         prefix=base,
         stats=_load_stats(run_path(base, "stats.csv"), names),
         failures=_load_failures(run_path(base, "failures.csv"), names),
-        ledger=_load_ledger(run_path(base, "ledger.csv")),
+        ledger=ledger,
+        profiles=profiles,
         snapshots=_load_json(run_path(base, "snapshots.json"), SnapshotsFile),
         run_info=_load_run_info(run_path(base, "run.json")),
         history=_load_history(run_path(base, "stats_history.csv"), names),
@@ -277,31 +283,51 @@ def _load_failures(path: Path, names: NamePattern) -> pd.DataFrame:
     return failures.join(names.label(failures["name"], path.name))
 
 
-def _load_ledger(path: Path) -> pd.DataFrame | None:
+def _load_ledger(path: Path) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+    """The ledger's faults and its profile rows (when each region's lies began and ended)."""
     if not path.exists():
         log.info("no ledger at %s: the run had no fault proxy", path)
-        return None
+        return None, None
     # The proxy may create its ledger before the first lie: an empty file means no faults.
     if path.stat().st_size == 0:
-        return pd.DataFrame(
-            {
-                "region": pd.Series(dtype=str),
-                "kind": pd.Series(dtype=str),
-                "time": pd.Series(dtype="float64"),
-                "connected_ms": pd.Series(dtype="float64"),
-            }
-        )
-    frame = _read_csv(path, LEDGER_COLUMNS)
+        frame = pd.DataFrame({column: pd.Series(dtype=str) for column in LEDGER_COLUMNS})
+    else:
+        frame = _read_csv(path, LEDGER_COLUMNS)
+    kinds = frame["kind"].str.strip()
     # Rows of kind `profile` record when the proxy's profile changed: control, not faults.
-    frame = frame[frame["kind"].str.strip() != PROFILE_KIND]
-    return pd.DataFrame(
+    changes, faults = frame[kinds == PROFILE_KIND], frame[kinds != PROFILE_KIND]
+    ledger = pd.DataFrame(
         {
-            "region": frame["region"].str.strip().str.upper(),
-            "kind": frame["kind"].str.strip(),
-            "time": _numbers(frame, "time", path),
-            "connected_ms": _numbers(frame, "connected_ms", path, missing=("",)),
+            "region": faults["region"].str.strip().str.upper(),
+            "kind": faults["kind"].str.strip(),
+            "time": _numbers(faults, "time", path),
+            "connected_ms": _numbers(faults, "connected_ms", path, missing=("",)),
+            "status": _numbers(faults, "status", path, missing=("",)),
         }
     )
+    profiles = pd.DataFrame(
+        {
+            "region": changes["region"].str.strip().str.upper(),
+            "time": _numbers(changes, "time", path),
+            "probability": [_spec_field(text, "probability") for text in changes["params"]],
+            "kinds": [_spec_field(text, "types") for text in changes["params"]],
+        },
+        index=changes.index,
+    )
+    return ledger, profiles
+
+
+def _spec_field(spec: str, name: str) -> float | str:
+    """A profile row's probability (NaN when it gives none) or kinds (space-separated)."""
+    try:
+        value = json.loads(spec).get(name)
+    except (ValueError, AttributeError):
+        value = None
+    if name == "types":
+        return " ".join(map(str, value)) if isinstance(value, list) else ""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return math.nan
+    return float(value)
 
 
 def _load_history(path: Path, names: NamePattern) -> pd.DataFrame | None:

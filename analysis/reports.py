@@ -34,6 +34,8 @@ CHECK_COLUMNS = {
     "ingest_deadline_ms": "hold",
     "recovery_s": "recovery",
     "upstream_pressure": "backoff",
+    # Both backoff checks share the console's column: it shows the worse of the two.
+    "false_recovery_failures": "backoff",
     "faults_injected": "faults",
 }
 # Longer titles where the markdown table has room for them.
@@ -44,11 +46,14 @@ MARKDOWN_TITLES = {
     "staleness_p95_s": "staleness",
     "ingest_deadline_ms": "ingest hold",
     "upstream_pressure": "upstream pressure",
+    "false_recovery_failures": "failures after recovery",
 }
 CONSOLE_VERDICTS = {"PASS": "PASS", "FAIL": "FAIL", "INCONCLUSIVE": "INC"}
 CONSOLE_MARKS = {"pass": "ok", "fail": "FAIL", "inconclusive": "INC", "skipped": "skip"}
 MARKDOWN_MARKS = {"pass": "✅", "fail": "❌", "inconclusive": "⚠️", "skipped": "⏭️"}
 VERDICT_MARKS = {"PASS": "✅", "FAIL": "❌", "INCONCLUSIVE": "⚠️", "SKIPPED": "⏭️"}
+# Which of several checks in one console column it shows: the one that ended worst.
+STATUS_RANK = {"skipped": 0, "pass": 1, "inconclusive": 2, "fail": 3}
 STATUS_WORDS = {"pass": "pass", "fail": "FAIL", "inconclusive": "INCONCLUSIVE", "skipped": "skip"}
 
 
@@ -113,13 +118,21 @@ def _check_table(verdict: RunVerdict, marks: Mapping[str, str]) -> list[str]:
     Columns are one space apart and an inconclusive region reads INC, like its checks: the
     cells are short words under their titles, and the table then fits 100 columns.
     """
-    titles = ["region", "role", *CHECK_COLUMNS.values(), "verdict"]
+    columns = list(dict.fromkeys(CHECK_COLUMNS.values()))
+    titles = ["region", "role", *columns, "verdict"]
     rows = []
     for region in verdict.regions:
-        cells = [_mark(region.check(name), marks) for name in CHECK_COLUMNS]
+        cells = [_mark(_worst(region, column), marks) for column in columns]
         rows.append([region.region, region.role, *cells, CONSOLE_VERDICTS[region.verdict]])
     lines, _ = _aligned(titles, rows, right=set(), gaps=[1] * len(titles))
     return lines
+
+
+def _worst(region: RegionVerdict, column: str) -> Check | None:
+    """The check a console column shows: of those it stands for, the one that ended worst."""
+    checks = [region.check(name) for name, title in CHECK_COLUMNS.items() if title == column]
+    present = [check for check in checks if check is not None]
+    return max(present, key=lambda check: STATUS_RANK[check.status], default=None)
 
 
 def _mark(check: Check | None, marks: Mapping[str, str]) -> str:

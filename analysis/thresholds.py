@@ -70,6 +70,9 @@ class TargetThresholds(_Bounds):
     upstream_pressure_ratio: float = Field(default=1.5, ge=1.0)
     # Fewer clean requests than this in the fault window are too few to compare with.
     upstream_pressure_min_requests: int = Field(default=4, ge=1)
+    # Under false_recovery: the median number of failing requests a client may send after
+    # a good answer that ended a quiet spell, before it backs off again.
+    false_recovery_failures: float = Field(default=1.0, ge=0.0)
 
 
 BoundsT = TypeVar("BoundsT", CleanThresholds, TargetThresholds)

@@ -109,7 +109,9 @@ class RunSpec:
     """A healthy phased storm on DE: every region loaded, five faults injected into DE.
 
     `loads` applies to every phase; `phase_loads` overrides one (region, phase).
-    Ledger entries are (region, kind) or (region, kind, connected_ms).
+    Ledger entries are (region, kind), (region, kind, connected_ms) or (region, kind,
+    connected_ms, status), one second apart; `profiles` are (region, probability), written
+    as the proxy's profile rows (naming `profile_kinds`) just before them.
     """
 
     target: str = "DE"
@@ -119,6 +121,8 @@ class RunSpec:
     )
     phase_loads: dict[tuple[str, str], RegionLoad] = field(default_factory=dict)
     ledger: list[tuple[Any, ...]] | None = field(default_factory=lambda: [("DE", "truncate")] * 5)
+    profiles: list[tuple[str, float]] = field(default_factory=list)
+    profile_kinds: list[str] = field(default_factory=lambda: ["false_recovery"])
     caches: dict[str, dict[str, CacheEntry | None]] = field(default_factory=dict)
     recovery: dict[str, Any] | None = field(default_factory=healed)
     # The proxy's requests per region at each snapshot label (default: 15 per region in
@@ -151,7 +155,8 @@ def write_run(folder: Path, spec: RunSpec, stem: str = "storm") -> Path:
     if spec.history:
         write_csv(Path(f"{prefix}_stats_history.csv"), HISTORY_HEADER, _history_rows(spec))
     if spec.ledger is not None:
-        write_csv(Path(f"{prefix}_ledger.csv"), LEDGER_HEADER, _ledger_rows(spec.ledger))
+        rows = _profile_rows(spec.profiles, spec.profile_kinds) + _ledger_rows(spec.ledger)
+        write_csv(Path(f"{prefix}_ledger.csv"), LEDGER_HEADER, rows)
     if spec.snapshots:
         _write_json(Path(f"{prefix}_snapshots.json"), _snapshots(spec))
     if spec.run_file:
@@ -271,6 +276,7 @@ def _ledger_rows(ledger: list[tuple[Any, ...]]) -> list[list[Any]]:
     rows = []
     for n, (region, kind, *held) in enumerate(ledger):
         connected_ms = held[0] if held else 3.5
+        status = held[1] if len(held) > 1 else 200
         rows.append(
             [
                 f"{STARTED_AT + 11 + n:.6f}",
@@ -278,7 +284,7 @@ def _ledger_rows(ledger: list[tuple[Any, ...]]) -> list[list[Any]]:
                 kind,
                 "GET",
                 f"/catalog?region={region}",
-                200,
+                status,
                 9000,
                 4500,
                 "fin",
@@ -288,6 +294,26 @@ def _ledger_rows(ledger: list[tuple[Any, ...]]) -> list[list[Any]]:
             ]
         )
     return rows
+
+
+def _profile_rows(profiles: list[tuple[str, float]], kinds: list[str]) -> list[list[Any]]:
+    return [
+        [
+            f"{STARTED_AT + 10.5:.6f}",
+            region,
+            "profile",
+            "PUT",
+            "/__faults/profile",
+            200,
+            "",
+            0,
+            "complete",
+            0.0,
+            json.dumps({"probability": probability, "types": kinds}),
+            "reusable",
+        ]
+        for region, probability in profiles
+    ]
 
 
 def _snapshots(spec: RunSpec) -> dict[str, Any]:

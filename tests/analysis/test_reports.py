@@ -103,6 +103,7 @@ def test_verdict_json_has_the_contract_shape(failing_run: Path) -> None:
         "ingest_deadline_ms": "skipped",
         "recovery_s": "skipped",
         "upstream_pressure": "skipped",
+        "false_recovery_failures": "skipped",
         "faults_injected": "pass",
         "verdict": "FAIL",
     }
@@ -123,7 +124,7 @@ def test_junit_has_a_suite_per_region_and_a_case_per_check(failing_run: Path) ->
     skipped = target.find("testcase[@name='honesty.cache']/skipped")
     assert skipped is not None
     assert skipped.get("message") == "no snapshots: external stack"
-    assert (root.get("tests"), root.get("failures"), root.get("skipped")) == ("64", "1", "11")
+    assert (root.get("tests"), root.get("failures"), root.get("skipped")) == ("65", "1", "12")
 
 
 def test_inconclusive_check_is_a_junit_error(make_run: MakeRun) -> None:

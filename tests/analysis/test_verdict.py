@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from common import REGIONS
 from tests.analysis.runs import (
@@ -433,6 +434,120 @@ def test_snapshots_without_request_counts_skip_backoff(make_run: MakeRun) -> Non
     assert code == 0
     assert check(verdict, "DE", "upstream_pressure")["status"] == "skipped"
     assert verdict["properties"]["backoff"] == "SKIPPED"
+
+
+def _lured(*statuses: int) -> list[tuple[Any, ...]]:
+    """The target's false_recovery rows with these statuses, one second apart."""
+    return [("DE", "false_recovery", 0.0, status) for status in statuses]
+
+
+def test_a_client_that_reopens_at_the_first_failure_passes_false_recovery(
+    make_run: MakeRun,
+) -> None:
+    spec = RunSpec(ledger=_lured(503, 503, 503, 200, 503, 200, 503, 200), profiles=[("DE", 1.0)])
+
+    code, verdict = judged(make_run(spec))
+
+    assert code == 0
+    relapse = check(verdict, "DE", "false_recovery_failures")
+    assert (relapse["status"], relapse["value"], relapse["threshold"]) == ("pass", 1.0, 1.0)
+    assert relapse["detail"].startswith("after each of 2 good answers the client asked 1, 1 more ")
+
+
+def test_a_client_that_trusts_one_good_answer_fails_backoff(make_run: MakeRun) -> None:
+    spec = RunSpec(
+        ledger=_lured(503, 503, 503, 200, 503, 503, 503, 200, 503, 503), profiles=[("DE", 1.0)]
+    )
+
+    code, verdict = judged(make_run(spec))
+
+    assert code == 1
+    assert verdict["reasons"] == [
+        "DE backoff: after each of 2 good answers the client asked 3, 2 more times into the "
+        "outage before going quiet again: median 2.5 > 1: one good answer restored its trust"
+    ]
+    assert verdict["properties"]["backoff"] == "FAIL"
+
+
+def test_a_window_that_ends_right_after_the_only_good_answer_is_not_judged(
+    make_run: MakeRun,
+) -> None:
+    spec = RunSpec(ledger=_lured(503, 503, 503, 200, 503), profiles=[("DE", 1.0)])
+
+    code, verdict = judged(make_run(spec))
+
+    assert code == 0
+    relapse = check(verdict, "DE", "false_recovery_failures")
+    assert relapse["status"] == "skipped"
+    assert relapse["detail"].startswith("the fault window ended 1 failure after the only good")
+
+
+def test_a_count_the_window_cut_short_fails_once_it_is_over_the_bound(make_run: MakeRun) -> None:
+    spec = RunSpec(ledger=_lured(503, 200, 503, 503), profiles=[("DE", 1.0)])
+
+    code, verdict = judged(make_run(spec))
+
+    assert code == 1
+    relapse = check(verdict, "DE", "false_recovery_failures")
+    assert (relapse["status"], relapse["value"]) == ("fail", 2.0)
+    assert relapse["detail"].startswith("after the good answer the client asked 2 more times")
+
+
+def test_false_recovery_below_probability_one_is_not_judged(make_run: MakeRun) -> None:
+    spec = RunSpec(ledger=_lured(200, 503, 503, 503, 200, 503, 503), profiles=[("DE", 0.8)])
+
+    code, verdict = judged(make_run(spec))
+
+    assert code == 0
+    relapse = check(verdict, "DE", "false_recovery_failures")
+    assert relapse["status"] == "skipped"
+    assert "not the region's only fault at probability 1" in relapse["detail"]
+
+
+def test_false_recovery_beside_another_kind_is_not_judged(make_run: MakeRun) -> None:
+    spec = RunSpec(
+        ledger=[*_lured(200, 503, 503, 503), ("DE", "truncate")],
+        profiles=[("DE", 1.0)],
+        profile_kinds=["false_recovery", "truncate"],
+    )
+
+    code, verdict = judged(make_run(spec))
+
+    assert code == 0
+    assert check(verdict, "DE", "false_recovery_failures")["status"] == "skipped"
+
+
+def test_false_recovery_without_profile_rows_is_not_judged(make_run: MakeRun) -> None:
+    code, verdict = judged(make_run(RunSpec(ledger=_lured(200, 503, 503, 503))))
+
+    assert code == 0
+    relapse = check(verdict, "DE", "false_recovery_failures")
+    assert relapse["status"] == "skipped"
+    assert "no profile row for the region" in relapse["detail"]
+
+
+def test_false_recovery_that_served_nothing_says_how_to_set_quiet_ms(make_run: MakeRun) -> None:
+    spec = RunSpec(ledger=_lured(503, 503, 503, 503), profiles=[("DE", 1.0)])
+
+    code, verdict = judged(make_run(spec))
+
+    assert code == 0
+    relapse = check(verdict, "DE", "false_recovery_failures")
+    assert relapse["status"] == "skipped"
+    assert "never quiet for quiet_ms" in relapse["detail"]
+
+
+def test_false_recovery_failures_bound_comes_from_the_thresholds(
+    make_run: MakeRun, tmp_path: Path
+) -> None:
+    spec = RunSpec(ledger=_lured(200, 503, 503, 503, 200, 503, 503, 503), profiles=[("DE", 1.0)])
+    thresholds = tmp_path / "thresholds.json"
+    thresholds.write_text('{"target": {"false_recovery_failures": 3}}')
+
+    code, verdict = judged(make_run(spec), thresholds_path=str(thresholds))
+
+    assert code == 0
+    assert check(verdict, "DE", "false_recovery_failures")["status"] == "pass"
 
 
 # -- ledger ----------------------------------------------------------------------------

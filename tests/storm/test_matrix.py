@@ -115,7 +115,7 @@ def test_an_uncaught_bug_and_a_false_alarm_are_findings() -> None:
     assert "| serial_loop |  | PASS |  |" in table
 
 
-def test_an_unseen_bug_shows_its_pressure_next_to_the_bug_free_stack(tmp_path: Path) -> None:
+def test_the_target_pressure_is_read_from_the_target_region(tmp_path: Path) -> None:
     verdict = {
         "target": "DE",
         "verdict": "PASS",
@@ -125,18 +125,26 @@ def test_an_unseen_bug_shows_its_pressure_next_to_the_bug_free_stack(tmp_path: P
         },
     }
     (tmp_path / "verdict.json").write_text(json.dumps(verdict))
-    unseen = read_result("single_success_breaker", "flap_3_1", tmp_path, 0, 1.0)
-    bug_free = result(NO_BUG, "flap_3_1", "PASS")
-    bug_free.upstream_pressure = 0.375
 
-    table = render_matrix([unseen, bug_free])
+    assert read_result(NO_BUG, "flap_3_1", tmp_path, 0, 1.0).upstream_pressure == 0.52
 
-    assert unseen.upstream_pressure == 0.52
-    assert (
-        "Measured: under flap_3_1 the upstream was asked 0.52 times the clean regions' rate, "
-        "by the bug-free stack 0.38 times" in table
-    )
-    assert findings([unseen, bug_free]) == []
+
+def test_a_variant_that_needs_a_longer_window_lengthens_its_storms() -> None:
+    lure = VARIANTS["false_recovery"]
+
+    assert lure.duration("34s") == "45s"
+    assert lure.duration("2m") == "2m"
+    assert VARIANTS["truncate"].duration("34s") == "34s"
+
+
+@pytest.mark.timeout(240)
+def test_a_breaker_that_trusts_one_good_answer_is_caught(tmp_path: Path) -> None:
+    done = run_matrix("--cells", "single_success_breaker:false_recovery", "--out", str(tmp_path))
+
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    (cell,) = json.loads((tmp_path / "matrix.json").read_text())["results"]
+    assert (cell["verdict"], cell["properties"]) == ("FAIL", ["backoff"])
+    assert cell["checks"] == ["DE false_recovery_failures"]
 
 
 def test_false_alarm_draws_are_reproducible_and_valid() -> None:
