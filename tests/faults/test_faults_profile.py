@@ -195,7 +195,7 @@ def test_missing_profile_file_is_refused(tmp_path: Path) -> None:
         load_profile(tmp_path / "absent.json")
 
 
-@pytest.mark.parametrize("name", ["de_example.json", "all_kinds.json"])
+@pytest.mark.parametrize("name", ["de_example.json", "all_kinds.json", "false_recovery.json"])
 def test_shipped_profiles_validate(name: str) -> None:
     profile = load_profile(ROOT / "profiles" / name)
 
