@@ -485,19 +485,26 @@ def false_recovery_check(facts: RegionFacts, bounds: TargetThresholds) -> Check:
         return Check(name, BACKOFF, bound, None, "skipped", detail)
     if seen.unjudgeable is not None:
         return Check(name, BACKOFF, bound, None, "skipped", f"not judged: {seen.unjudgeable}")
-    if not seen.failures:
+    if not seen.closed and not seen.cut_short:
         detail = (
             "false_recovery served no request: the client was never quiet for quiet_ms "
             "(set it between the client's request interval and its breaker's cool-down)"
         )
         return Check(name, BACKOFF, bound, None, "skipped", detail)
-    # A count the window cut short only counts once it is already over the bound.
-    *closed, last = seen.failures
-    judged = [*closed, last] if last > bound else closed
+    # A count cut short by the window's end or a new profile counts once it is over the bound.
+    judged = [*seen.closed, *(count for count in seen.cut_short if count > bound)]
     if not judged:
+        if len(seen.cut_short) == 1:
+            last = seen.cut_short[0]
+            ended = f"the fault window ended {last} failure{'s' if last != 1 else ''} after the"
+        else:
+            ended = (
+                f"each of the {len(seen.cut_short)} profiles the region ran under ended "
+                f"at most {bound:g} failure{'' if bound == 1 else 's'} after its"
+            )
         detail = (
-            f"the fault window ended {last} failure{'s' if last != 1 else ''} after the only "
-            "good answer: too soon to see the client back off; lengthen --fault-window"
+            f"{ended} only good answer: too soon to see the client back off; "
+            "lengthen --fault-window"
         )
         return Check(name, BACKOFF, bound, None, "skipped", detail)
     median = float(statistics.median(judged))
@@ -506,7 +513,8 @@ def false_recovery_check(facts: RegionFacts, bounds: TargetThresholds) -> Check:
     more = ", ..." if len(judged) > MAX_LISTED else ""
     sign = "<=" if passed else ">"
     detail = (
-        f"after {_good_answers(len(judged))} the client asked {counts}{more} more times "
+        f"after {_good_answers(len(judged))} the client asked {counts}{more} more "
+        f"time{'' if judged == [1] else 's'} "
         f"into the outage before going quiet again: median {median:g} {sign} {bound:g}"
     )
     if not passed:

@@ -7,6 +7,7 @@ WHOLE_RUN adds up every row of a region, with or without a phase. Nothing is jud
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import re
@@ -88,14 +89,17 @@ FALSE_RECOVERY = "false_recovery"
 class FalseRecoveries:
     """What the target's client did after each request false_recovery served.
 
-    `failures` holds, per served request in time order, how many failing answers the
-    client asked for after it, until the next served request or the end of the window.
+    Each count is how many failing answers the client asked for after a served request,
+    until the next one. `closed` holds the counts another served request ended, in time
+    order; `cut_short` the counts that a new profile or the end of the window ended
+    instead, one per profile the region ran under, so they may still have grown.
     `unjudgeable` says why the counts cannot stand for the client's behaviour: unless
     false_recovery answered every request of the region, some requests are missing from
     the ledger, and any of them could have been a second good answer.
     """
 
-    failures: tuple[int, ...] = ()
+    closed: tuple[int, ...] = ()
+    cut_short: tuple[int, ...] = ()
     unjudgeable: str | None = None
 
 
@@ -192,13 +196,37 @@ def _false_recoveries(
     rows = ledger[(ledger["region"] == region) & (ledger["kind"] == FALSE_RECOVERY)]
     if rows.empty:
         return None
-    failures: list[int] = []
-    for status in rows.sort_values("time", kind="stable")["status"]:
-        if not status >= 500:
-            failures.append(0)
-        elif failures:
-            failures[-1] += 1
-    return FalseRecoveries(tuple(failures), _unjudgeable(files, region))
+    rows = rows.sort_values("time", kind="stable")
+    # A new profile restarts the quiet spells: the failures before its first served
+    # request are the client tripping again, not the tail of the previous count.
+    installs = _installs(files)
+    closed: list[int] = []
+    cut_short: list[int] = []
+    cuts = [int(index) for index in rows["time"].searchsorted(installs)]
+    for part in _split(rows["status"].tolist(), cuts):
+        counts: list[int] = []
+        for status in part:
+            if not status >= 500:
+                counts.append(0)
+            elif counts:
+                counts[-1] += 1
+        if counts:
+            closed.extend(counts[:-1])
+            cut_short.append(counts[-1])
+    return FalseRecoveries(tuple(closed), tuple(cut_short), _unjudgeable(files, region))
+
+
+def _installs(files: RunFiles) -> list[float]:
+    """When the proxy installed a profile: every install restarts every region's quiet spell."""
+    if files.profiles is None:
+        return []
+    return sorted({float(time) for time in files.profiles["time"]})
+
+
+def _split(items: list[Any], cuts: list[int]) -> list[list[Any]]:
+    """`items` cut before each index in `cuts` (sorted)."""
+    bounds = [0, *cuts, len(items)]
+    return [items[start:end] for start, end in itertools.pairwise(bounds) if end > start]
 
 
 def _unjudgeable(files: RunFiles, region: str) -> str | None:

@@ -111,7 +111,8 @@ class RunSpec:
     `loads` applies to every phase; `phase_loads` overrides one (region, phase).
     Ledger entries are (region, kind), (region, kind, connected_ms) or (region, kind,
     connected_ms, status), one second apart; `profiles` are (region, probability), written
-    as the proxy's profile rows (naming `profile_kinds`) just before them.
+    as the proxy's profile rows (naming `profile_kinds`) just before them, and installed
+    again just before each ledger entry whose index is in `reinstalled_before`.
     """
 
     target: str = "DE"
@@ -123,6 +124,7 @@ class RunSpec:
     ledger: list[tuple[Any, ...]] | None = field(default_factory=lambda: [("DE", "truncate")] * 5)
     profiles: list[tuple[str, float]] = field(default_factory=list)
     profile_kinds: list[str] = field(default_factory=lambda: ["false_recovery"])
+    reinstalled_before: list[int] = field(default_factory=list)
     caches: dict[str, dict[str, CacheEntry | None]] = field(default_factory=dict)
     recovery: dict[str, Any] | None = field(default_factory=healed)
     # The proxy's requests per region at each snapshot label (default: 15 per region in
@@ -155,7 +157,11 @@ def write_run(folder: Path, spec: RunSpec, stem: str = "storm") -> Path:
     if spec.history:
         write_csv(Path(f"{prefix}_stats_history.csv"), HISTORY_HEADER, _history_rows(spec))
     if spec.ledger is not None:
-        rows = _profile_rows(spec.profiles, spec.profile_kinds) + _ledger_rows(spec.ledger)
+        rows = _profile_rows(spec.profiles, spec.profile_kinds, STARTED_AT + 10.5)
+        for index in spec.reinstalled_before:
+            at = STARTED_AT + 10.5 + index
+            rows += _profile_rows(spec.profiles, spec.profile_kinds, at)
+        rows += _ledger_rows(spec.ledger)
         write_csv(Path(f"{prefix}_ledger.csv"), LEDGER_HEADER, rows)
     if spec.snapshots:
         _write_json(Path(f"{prefix}_snapshots.json"), _snapshots(spec))
@@ -296,10 +302,12 @@ def _ledger_rows(ledger: list[tuple[Any, ...]]) -> list[list[Any]]:
     return rows
 
 
-def _profile_rows(profiles: list[tuple[str, float]], kinds: list[str]) -> list[list[Any]]:
+def _profile_rows(
+    profiles: list[tuple[str, float]], kinds: list[str], at: float
+) -> list[list[Any]]:
     return [
         [
-            f"{STARTED_AT + 10.5:.6f}",
+            f"{at:.6f}",
             region,
             "profile",
             "PUT",

@@ -493,6 +493,36 @@ def test_a_count_the_window_cut_short_fails_once_it_is_over_the_bound(make_run: 
     assert relapse["detail"].startswith("after the good answer the client asked 2 more times")
 
 
+def test_a_new_profile_starts_the_counts_afresh(make_run: MakeRun) -> None:
+    # The reinstall restarts the quiet spells: the three failures after it are the client
+    # tripping its breaker again, not more trust in the good answer before it.
+    lured = _lured(503, 503, 503, 200, 503, 503, 503, 503, 200, 503, 200, 503)
+    spec = RunSpec(ledger=lured, profiles=[("DE", 1.0)], reinstalled_before=[5])
+
+    code, verdict = judged(make_run(spec))
+
+    assert code == 0
+    relapse = check(verdict, "DE", "false_recovery_failures")
+    assert (relapse["status"], relapse["value"]) == ("pass", 1.0)
+    assert relapse["detail"].startswith("after the good answer the client asked 1 more time into")
+
+
+def test_profiles_each_cut_short_after_one_good_answer_are_not_judged(
+    make_run: MakeRun,
+) -> None:
+    lured = _lured(503, 503, 200, 503, 503, 503, 200)
+    spec = RunSpec(ledger=lured, profiles=[("DE", 1.0)], reinstalled_before=[4])
+
+    code, verdict = judged(make_run(spec))
+
+    assert code == 0
+    relapse = check(verdict, "DE", "false_recovery_failures")
+    assert relapse["status"] == "skipped"
+    assert relapse["detail"].startswith(
+        "each of the 2 profiles the region ran under ended at most 1 failure after its only"
+    )
+
+
 def test_false_recovery_below_probability_one_is_not_judged(make_run: MakeRun) -> None:
     spec = RunSpec(ledger=_lured(200, 503, 503, 503, 200, 503, 503), profiles=[("DE", 0.8)])
 
