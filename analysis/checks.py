@@ -476,7 +476,8 @@ def false_recovery_check(facts: RegionFacts, bounds: TargetThresholds) -> Check:
     false_recovery serves the first request after a quiet spell and fails the rest. A
     client whose breaker stays half-open until several answers in a row are good reopens
     at the first failure that follows; one that closes on the first good answer goes back
-    to its normal pace and fails trip_after times before it trips again.
+    to its normal pace and fails trip_after times before it trips again. The counts are
+    the region's, so one client at a time is assumed to ask for it, as a refresh loop does.
     """
     name, bound = "false_recovery_failures", bounds.false_recovery_failures
     seen = facts.false_recoveries
@@ -494,17 +495,13 @@ def false_recovery_check(facts: RegionFacts, bounds: TargetThresholds) -> Check:
     # A count cut short by the window's end or a new profile counts once it is over the bound.
     judged = [*seen.closed, *(count for count in seen.cut_short if count > bound)]
     if not judged:
-        if len(seen.cut_short) == 1:
-            last = seen.cut_short[0]
-            ended = f"the fault window ended {last} failure{'s' if last != 1 else ''} after the"
-        else:
-            ended = (
-                f"each of the {len(seen.cut_short)} profiles the region ran under ended "
-                f"at most {bound:g} failure{'' if bound == 1 else 's'} after its"
-            )
+        only = len(seen.cut_short) == 1
+        most = seen.cut_short[0] if only else bound
         detail = (
-            f"{ended} only good answer: too soon to see the client back off; "
-            "lengthen --fault-window"
+            f"{_good_answers(len(seen.cut_short), only=True)} was followed by "
+            f"{'' if only else 'at most '}{most:g} failure{'' if most == 1 else 's'} "
+            "before the fault window ended or the "
+            "profile changed: too soon to see the client back off; lengthen --fault-window"
         )
         return Check(name, BACKOFF, bound, None, "skipped", detail)
     median = float(statistics.median(judged))
@@ -513,17 +510,18 @@ def false_recovery_check(facts: RegionFacts, bounds: TargetThresholds) -> Check:
     more = ", ..." if len(judged) > MAX_LISTED else ""
     sign = "<=" if passed else ">"
     detail = (
-        f"after {_good_answers(len(judged))} the client asked {counts}{more} more "
-        f"time{'' if judged == [1] else 's'} "
-        f"into the outage before going quiet again: median {median:g} {sign} {bound:g}"
+        f"failing requests in a row after {_good_answers(len(judged))}: {counts}{more}; "
+        f"median {median:g} {sign} {bound:g}"
     )
     if not passed:
-        detail += ": one good answer restored its trust"
+        detail += ": one good answer restored the client's trust"
     return Check(name, BACKOFF, bound, median, _status(passed), detail)
 
 
-def _good_answers(count: int) -> str:
-    return "the good answer" if count == 1 else f"each of {count} good answers"
+def _good_answers(count: int, only: bool = False) -> str:
+    if count == 1:
+        return "the only good answer" if only else "the good answer"
+    return f"each of {count} good answers"
 
 
 def recovery_check(facts: RegionFacts, bound_s: float) -> Check:

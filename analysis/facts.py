@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from analysis.confidence import wilson_bounds
-from analysis.inputs import STALENESS, CacheRegion, Recovery, RunFiles
+from analysis.inputs import FALSE_RECOVERY, STALENESS, CacheRegion, Recovery, RunFiles
 from analysis.names import PHASES, WHOLE_RUN
 from common import REGIONS
 
@@ -80,9 +80,6 @@ class CacheView:
         if self.state.truth_digest is None:
             return None
         return self.state.digest == self.state.truth_digest
-
-
-FALSE_RECOVERY = "false_recovery"
 
 
 @dataclass(frozen=True)
@@ -244,7 +241,8 @@ def _unjudgeable(files: RunFiles, region: str) -> str | None:
         mine = mine[inside]
     if mine.empty:
         return unknown
-    if not ((mine["probability"] == 1.0) & (mine["kinds"] == FALSE_RECOVERY)).all():
+    alone = mine["kinds"].map(lambda kinds: set(str(kinds).split()) == {FALSE_RECOVERY})
+    if not ((mine["probability"] == 1.0) & alone).all():
         return (
             "false_recovery was not the region's only fault at probability 1: requests the "
             "dice or another kind let through are not in the ledger, and any of them may "

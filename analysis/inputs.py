@@ -34,6 +34,8 @@ FAILURES_COLUMNS = ("Method", "Name", "Error", "Occurrences")
 # The ledger columns the verdict reads; the proxy writes more, and may add columns at the end.
 LEDGER_COLUMNS = ("time", "region", "kind", "connected_ms", "status", "params")
 PROFILE_KIND = "profile"
+# The one kind the verdict reads statuses of: see analysis.facts.FalseRecoveries.
+FALSE_RECOVERY = "false_recovery"
 # Only what the timeline needs is read from the history, each column parsed as it is read:
 # the file has a row per name per second, millions for a day-long storm.
 HISTORY_DTYPES = {
@@ -305,6 +307,12 @@ def _load_ledger(path: Path) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
             "status": _numbers(faults, "status", path, missing=("",)),
         }
     )
+    # A complete reply always has a status; false_recovery's are complete, and the verdict
+    # tells its served requests from its failures by it.
+    unanswered = (ledger["kind"] == FALSE_RECOVERY) & ledger["status"].isna()
+    if unanswered.any():
+        bad = unanswered.reindex(frame.index, fill_value=False)
+        _refuse(frame, "status", path, bad, "a status (false_recovery always sends one)")
     profiles = pd.DataFrame(
         {
             "region": changes["region"].str.strip().str.upper(),

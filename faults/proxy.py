@@ -64,9 +64,11 @@ class FaultProxy:
         self.counters: defaultdict[str, Counter[str]] = defaultdict(Counter)
         # Every request per region, lied to or not: how hard each region's upstream is asked.
         self.requests: Counter[str] = Counter()
-        # When each region last asked (monotonic), since the profile was installed or the
-        # counters reset: how long a region has been quiet is part of what a kind sees.
-        self._asked_s: dict[str, float] = {}
+        # When each region's last request was answered (monotonic), since the profile was
+        # installed or the counters reset, and its requests in progress: how long a region
+        # has been quiet is part of what a kind sees.
+        self._answered_s: dict[str, float] = {}
+        self._asking: Counter[str] = Counter()
         self._since_s = time.monotonic()
         self.in_flight = 0
         # The task serving each request in progress, and a future resolved when it is done:
@@ -81,20 +83,32 @@ class FaultProxy:
         log.info("profile installed (seed %d): %s", self.seed, profile.summary())
 
     def _forget_quiet(self) -> None:
-        self._asked_s.clear()
+        self._answered_s.clear()
         self._since_s = time.monotonic()
 
-    def _quiet_s(self, region: str) -> float:
-        """Seconds since `region`'s previous request (or the install), noting this one."""
+    @contextlib.contextmanager
+    def _asked(self, region: str | None) -> Iterator[float]:
+        """Seconds `region` has been quiet: since its previous request was answered (or the
+        install), 0 while another of its requests is in progress. Its request is in
+        progress inside the block."""
+        if region is None:
+            yield 0.0
+            return
         now_s = time.monotonic()
-        quiet_s = now_s - self._asked_s.get(region, self._since_s)
-        self._asked_s[region] = now_s
-        return quiet_s
+        busy = self._asking[region] > 0
+        quiet_s = 0.0 if busy else now_s - self._answered_s.get(region, self._since_s)
+        self._asking[region] += 1
+        try:
+            yield quiet_s
+        finally:
+            self._asking[region] -= 1
+            self._answered_s[region] = time.monotonic()
 
-    def _record_profile(self, profile: Profile) -> None:
+    def _record_profile(self, profile: Profile, call: tuple[str, str] = ("PUT", "profile")) -> None:
         """Record the change in the ledger as rows of kind `profile`, one per region the
         new profile names (region empty when it names none: faults off), so the ledger
-        alone tells when each region's lies began and ended."""
+        alone tells when each region's lies began and ended. `call` is the control call
+        that made it: a PUT of the profile, or a POST of reset, which restarts it."""
         now = time.time()
         specs = {region: faults.as_json() for region, faults in profile.regions.items()}
         for region, spec in (specs or {"": {}}).items():
@@ -103,8 +117,8 @@ class FaultProxy:
                     time=now,
                     region=region,
                     kind=PROFILE_KIND,
-                    method="PUT",
-                    path=f"{CONTROL_PREFIX}profile",
+                    method=call[0],
+                    path=f"{CONTROL_PREFIX}{call[1]}",
                     status=200,
                     bytes_promised=None,
                     bytes_written=0,
@@ -116,11 +130,13 @@ class FaultProxy:
             )
 
     def reset(self) -> None:
-        """Zero the counters and restart every region's draws; the ledger keeps its rows."""
+        """Zero the counters and restart every region's draws and quiet spells, as an
+        install does; the ledger keeps its rows and records the profile again."""
         self.counters.clear()
         self.requests.clear()
         self.dice = Dice(self.dice.profile, self.seed)
         self._forget_quiet()
+        self._record_profile(self.dice.profile, ("POST", "reset"))
         log.info("counters and draws reset (seed %d)", self.seed)
 
     def summary(self) -> str:
@@ -136,11 +152,9 @@ class FaultProxy:
         arrived_s = time.time()
         region = region_of(request)
         decision = self.dice.draw(region)
-        quiet_s = 0.0
         if region is not None:
             self.requests[region] += 1
-            quiet_s = self._quiet_s(region)
-        with self._tracked():
+        with self._tracked(), self._asked(region) as quiet_s:
             if region is None or decision is None:
                 return await self._forward(request)
             self.in_flight += 1

@@ -7,10 +7,11 @@ resumed. A client that probes after a cool-down gets one good answer each time; 
 does with the failures that follow shows whether one good answer was enough for it to
 trust the upstream again.
 
-The quiet spell is measured by the proxy, per region, from the previous request of the
-region to this one (or from the moment the profile was installed), whichever kind, if
-any, answered it. Both answers are ledger rows, complete and correctly framed; `status`
-tells them apart.
+The quiet spell is measured by the proxy, per region, from the moment the region's
+previous request was answered (whichever kind, if any, answered it; or from the moment
+the profile was installed) to this one; a region with a request in progress is not
+quiet. Both answers are ledger rows, complete and correctly framed; `status` tells them
+apart.
 """
 
 from __future__ import annotations

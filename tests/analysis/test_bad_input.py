@@ -98,6 +98,26 @@ def test_damaged_run_file_is_refused_naming_it(
     assert expected in line
 
 
+def test_a_false_recovery_row_without_a_status_is_refused(
+    make_run: MakeRun, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The verdict tells false_recovery's served requests from its failures by the status.
+    lured = [("DE", "false_recovery", 0.0, status) for status in (503, 200, 503, 503)]
+    prefix = make_run(RunSpec(ledger=lured, profiles=[("DE", 1.0)]))
+    ledger = Path(f"{prefix}_ledger.csv")
+    lines = ledger.read_text().splitlines()
+    # The header, the profile row, then the lures: blank the served one's status.
+    assert lines[3].split(",")[5] == "200"
+    cells = lines[3].split(",")
+    cells[5] = ""
+    lines[3] = ",".join(cells)
+    ledger.write_text("\n".join(lines) + "\n")
+
+    line = refuse(capsys, [str(prefix)], prefix.parent)
+
+    assert line.startswith(f"analysis: {ledger}: line 4: 'status' is nothing, not a status")
+
+
 def test_missing_stats_file_is_refused(
     make_run: MakeRun, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -451,7 +451,9 @@ def test_a_client_that_reopens_at_the_first_failure_passes_false_recovery(
     assert code == 0
     relapse = check(verdict, "DE", "false_recovery_failures")
     assert (relapse["status"], relapse["value"], relapse["threshold"]) == ("pass", 1.0, 1.0)
-    assert relapse["detail"].startswith("after each of 2 good answers the client asked 1, 1 more ")
+    assert relapse["detail"] == (
+        "failing requests in a row after each of 2 good answers: 1, 1; median 1 <= 1"
+    )
 
 
 def test_a_client_that_trusts_one_good_answer_fails_backoff(make_run: MakeRun) -> None:
@@ -463,8 +465,8 @@ def test_a_client_that_trusts_one_good_answer_fails_backoff(make_run: MakeRun) -
 
     assert code == 1
     assert verdict["reasons"] == [
-        "DE backoff: after each of 2 good answers the client asked 3, 2 more times into the "
-        "outage before going quiet again: median 2.5 > 1: one good answer restored its trust"
+        "DE backoff: failing requests in a row after each of 2 good answers: 3, 2; "
+        "median 2.5 > 1: one good answer restored the client's trust"
     ]
     assert verdict["properties"]["backoff"] == "FAIL"
 
@@ -479,7 +481,10 @@ def test_a_window_that_ends_right_after_the_only_good_answer_is_not_judged(
     assert code == 0
     relapse = check(verdict, "DE", "false_recovery_failures")
     assert relapse["status"] == "skipped"
-    assert relapse["detail"].startswith("the fault window ended 1 failure after the only good")
+    assert relapse["detail"].startswith(
+        "the only good answer was followed by 1 failure before the fault window ended or the "
+        "profile changed: too soon"
+    )
 
 
 def test_a_count_the_window_cut_short_fails_once_it_is_over_the_bound(make_run: MakeRun) -> None:
@@ -490,7 +495,7 @@ def test_a_count_the_window_cut_short_fails_once_it_is_over_the_bound(make_run: 
     assert code == 1
     relapse = check(verdict, "DE", "false_recovery_failures")
     assert (relapse["status"], relapse["value"]) == ("fail", 2.0)
-    assert relapse["detail"].startswith("after the good answer the client asked 2 more times")
+    assert relapse["detail"].startswith("failing requests in a row after the good answer: 2;")
 
 
 def test_a_new_profile_starts_the_counts_afresh(make_run: MakeRun) -> None:
@@ -504,7 +509,7 @@ def test_a_new_profile_starts_the_counts_afresh(make_run: MakeRun) -> None:
     assert code == 0
     relapse = check(verdict, "DE", "false_recovery_failures")
     assert (relapse["status"], relapse["value"]) == ("pass", 1.0)
-    assert relapse["detail"].startswith("after the good answer the client asked 1 more time into")
+    assert relapse["detail"].startswith("failing requests in a row after the good answer: 1;")
 
 
 def test_profiles_each_cut_short_after_one_good_answer_are_not_judged(
@@ -519,8 +524,21 @@ def test_profiles_each_cut_short_after_one_good_answer_are_not_judged(
     relapse = check(verdict, "DE", "false_recovery_failures")
     assert relapse["status"] == "skipped"
     assert relapse["detail"].startswith(
-        "each of the 2 profiles the region ran under ended at most 1 failure after its only"
+        "each of 2 good answers was followed by at most 1 failure before the fault window"
     )
+
+
+def test_a_kind_weighted_by_repetition_is_still_false_recovery_alone(make_run: MakeRun) -> None:
+    spec = RunSpec(
+        ledger=_lured(503, 200, 503, 503, 503, 200, 503, 503, 503),
+        profiles=[("DE", 1.0)],
+        profile_kinds=["false_recovery", "false_recovery"],
+    )
+
+    code, verdict = judged(make_run(spec))
+
+    assert code == 1
+    assert check(verdict, "DE", "false_recovery_failures")["status"] == "fail"
 
 
 def test_false_recovery_below_probability_one_is_not_judged(make_run: MakeRun) -> None:

@@ -392,6 +392,33 @@ def test_false_recovery_quiet_spell_restarts_at_reset(proxy: Proxy) -> None:
     assert reply.status == 503
 
 
+def test_false_recovery_counts_the_quiet_spell_from_the_previous_answer(proxy: Proxy) -> None:
+    # The served request spends longer upstream than quiet_ms; the region was not quiet
+    # while it waited, so the request right after its answer fails.
+    proxy.put_profile(only("DE", "false_recovery", quiet_ms=600))
+    time.sleep(0.7)
+
+    slow = raw_request(proxy.url, _catalog("lure-slow", "&delay_ms=900"), region="DE", framed=True)
+    right_after = raw_request(proxy.url, _catalog("lure-next"), region="DE", framed=True)
+
+    assert (slow.status, right_after.status) == (200, 503)
+
+
+def test_reset_records_the_profile_again_where_quiet_spells_restart(proxy: Proxy) -> None:
+    proxy.put_profile(only("DE", "false_recovery", quiet_ms=1000))
+    before = proxy.profile_rows()
+
+    http_json(f"{proxy.url}/__faults/reset", "POST")
+    after = proxy.profile_rows()
+
+    assert after[: len(before)] == before
+    added = [
+        (row["method"], row["path"], row["region"], json.loads(row["params"])["types"])
+        for row in after[len(before) :]
+    ]
+    assert added == [("POST", "/__faults/reset", "DE", ["false_recovery"])]
+
+
 def test_false_recovery_status_sets_the_injected_error(proxy: Proxy) -> None:
     proxy.put_profile(only("DE", "false_recovery", status=500))
 

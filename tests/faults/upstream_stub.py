@@ -73,6 +73,8 @@ async def _catalog(request: web.Request) -> web.Response:
         "X-Item-Count": str(item_count),
         "Content-Type": "application/x-ndjson" if ndjson else "application/json",
     }
+    # A slow upstream: the reply waits delay_ms before it is sent.
+    await asyncio.sleep(int(request.query.get("delay_ms", 0)) / 1000)
     if request.headers.get("If-Modified-Since") == LAST_MODIFIED:
         return web.Response(status=304, headers={"Last-Modified": LAST_MODIFIED})
     body = catalog_body(region.upper(), ndjson, item_count)
