@@ -7,6 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from common import REGIONS
 from tests.analysis.runs import (
     LEDGER_HEADER,
@@ -471,20 +473,36 @@ def test_a_client_that_trusts_one_good_answer_fails_backoff(make_run: MakeRun) -
     assert verdict["properties"]["backoff"] == "FAIL"
 
 
-def test_a_window_that_ends_right_after_the_only_good_answer_is_not_judged(
-    make_run: MakeRun,
+@pytest.mark.parametrize(
+    ("statuses", "reinstalled_before", "detail"),
+    [
+        (
+            (503, 503, 503, 200, 503),
+            [],
+            "the only good answer was followed by 1 failure before the fault window ended or "
+            "the profile changed: too soon",
+        ),
+        (
+            (503, 503, 200, 503, 503, 503, 200),
+            [4],
+            "each of 2 good answers was followed by at most 1 failure before the fault window",
+        ),
+    ],
+    ids=["window_ends", "each_profile_cut_short"],
+)
+def test_counts_cut_short_after_one_good_answer_are_not_judged(
+    make_run: MakeRun, statuses: tuple[int, ...], reinstalled_before: list[int], detail: str
 ) -> None:
-    spec = RunSpec(ledger=_lured(503, 503, 503, 200, 503), profiles=[("DE", 1.0)])
+    spec = RunSpec(
+        ledger=_lured(*statuses), profiles=[("DE", 1.0)], reinstalled_before=reinstalled_before
+    )
 
     code, verdict = judged(make_run(spec))
 
     assert code == 0
     relapse = check(verdict, "DE", "false_recovery_failures")
     assert relapse["status"] == "skipped"
-    assert relapse["detail"].startswith(
-        "the only good answer was followed by 1 failure before the fault window ended or the "
-        "profile changed: too soon"
-    )
+    assert relapse["detail"].startswith(detail)
 
 
 def test_a_count_the_window_cut_short_fails_once_it_is_over_the_bound(make_run: MakeRun) -> None:
@@ -512,57 +530,24 @@ def test_a_new_profile_starts_the_counts_afresh(make_run: MakeRun) -> None:
     assert relapse["detail"].startswith("failing requests in a row after the good answer: 1;")
 
 
-def test_profiles_each_cut_short_after_one_good_answer_are_not_judged(
-    make_run: MakeRun,
+@pytest.mark.parametrize(
+    ("kinds", "status"),
+    [(["false_recovery", "false_recovery"], "fail"), (["false_recovery", "truncate"], "skipped")],
+    ids=["weighted_by_repetition_is_alone", "beside_another_kind_is_not_judged"],
+)
+def test_false_recovery_is_judged_only_as_the_region_s_one_kind(
+    make_run: MakeRun, kinds: list[str], status: str
 ) -> None:
-    lured = _lured(503, 503, 200, 503, 503, 503, 200)
-    spec = RunSpec(ledger=lured, profiles=[("DE", 1.0)], reinstalled_before=[4])
-
-    code, verdict = judged(make_run(spec))
-
-    assert code == 0
-    relapse = check(verdict, "DE", "false_recovery_failures")
-    assert relapse["status"] == "skipped"
-    assert relapse["detail"].startswith(
-        "each of 2 good answers was followed by at most 1 failure before the fault window"
-    )
-
-
-def test_a_kind_weighted_by_repetition_is_still_false_recovery_alone(make_run: MakeRun) -> None:
     spec = RunSpec(
         ledger=_lured(503, 200, 503, 503, 503, 200, 503, 503, 503),
         profiles=[("DE", 1.0)],
-        profile_kinds=["false_recovery", "false_recovery"],
+        profile_kinds=kinds,
     )
 
     code, verdict = judged(make_run(spec))
 
-    assert code == 1
-    assert check(verdict, "DE", "false_recovery_failures")["status"] == "fail"
-
-
-def test_false_recovery_below_probability_one_is_not_judged(make_run: MakeRun) -> None:
-    spec = RunSpec(ledger=_lured(200, 503, 503, 503, 200, 503, 503), profiles=[("DE", 0.8)])
-
-    code, verdict = judged(make_run(spec))
-
-    assert code == 0
-    relapse = check(verdict, "DE", "false_recovery_failures")
-    assert relapse["status"] == "skipped"
-    assert "not the region's only fault at probability 1" in relapse["detail"]
-
-
-def test_false_recovery_beside_another_kind_is_not_judged(make_run: MakeRun) -> None:
-    spec = RunSpec(
-        ledger=[*_lured(200, 503, 503, 503), ("DE", "truncate")],
-        profiles=[("DE", 1.0)],
-        profile_kinds=["false_recovery", "truncate"],
-    )
-
-    code, verdict = judged(make_run(spec))
-
-    assert code == 0
-    assert check(verdict, "DE", "false_recovery_failures")["status"] == "skipped"
+    assert code == (1 if status == "fail" else 0)
+    assert check(verdict, "DE", "false_recovery_failures")["status"] == status
 
 
 def test_false_recovery_without_profile_rows_is_not_judged(make_run: MakeRun) -> None:
