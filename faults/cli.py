@@ -203,6 +203,7 @@ async def serve(config: Config) -> int:
         # Everything built so far lives as long as the process: see faults.collector.
         tune_collector()
         ledger.open()
+        proxy.record_start()
         url = public_url(config.host, port)
         if config.ready_file is not None:
             write_ready_file(config.ready_file, {"url": url, "seed": config.seed}, UsageError)

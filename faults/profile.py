@@ -136,7 +136,9 @@ def parse_profile(text: str | bytes, source: str) -> Profile:
 
 def _json_object(text: str | bytes, source: str) -> dict[str, Any]:
     try:
-        document = json.loads(text, parse_constant=_refuse_constant)
+        document = json.loads(
+            text, parse_constant=_refuse_constant, object_pairs_hook=_refuse_repeated_keys
+        )
     except RecursionError:
         raise _too_deep(source) from None
     except UnicodeDecodeError:
@@ -145,6 +147,10 @@ def _json_object(text: str | bytes, source: str) -> dict[str, Any]:
         raise ProfileError(
             f"{source}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}); "
             "fix the syntax"
+        ) from None
+    except _RepeatedKeyError as exc:
+        raise ProfileError(
+            f"{source}: key {shown(str(exc))} appears twice in one object; keep one"
         ) from None
     except _NonFiniteError as exc:
         raise ProfileError(
@@ -172,6 +178,21 @@ class _NonFiniteError(Exception):
 
 def _refuse_constant(literal: str) -> Any:
     raise _NonFiniteError(literal)
+
+
+class _RepeatedKeyError(Exception):
+    """A key given twice in one JSON object: json keeps the last, silently."""
+
+
+def _refuse_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    document = dict(pairs)
+    if len(document) < len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _RepeatedKeyError(key)
+            seen.add(key)
+    return document
 
 
 def _too_deep(source: str) -> ProfileError:
@@ -241,6 +262,12 @@ def _region_faults(entry: Any, source: str, region: str) -> RegionFaults:
                     f"kind; use one of {known_kinds()}"
                 )
 
+    for kind in spec.params:
+        if kind not in spec.types:
+            raise ProfileError(
+                f"{source}: region {region}, kind {kind}, field params: params for a kind "
+                f"the region does not draw; add {kind} to types or drop its params"
+            )
     params = {kind: _params(spec, source, region, kind) for kind in spec.params}
     resolved = {
         kind: params[kind] if kind in params else KINDS[kind].params_model() for kind in spec.types

@@ -104,11 +104,19 @@ class FaultProxy:
             self._asking[region] -= 1
             self._answered_s[region] = time.monotonic()
 
-    def _record_profile(self, profile: Profile, call: tuple[str, str] = ("PUT", "profile")) -> None:
+    def record_start(self) -> None:
+        """Record the profile given at start, as an install would: the ledger alone then
+        tells when each region's lies began. Nothing is recorded when it names no region."""
+        if self.dice.profile.regions:
+            self._record_profile(self.dice.profile, ("", "--profile"))
+
+    def _record_profile(
+        self, profile: Profile, call: tuple[str, str] = ("PUT", f"{CONTROL_PREFIX}profile")
+    ) -> None:
         """Record the change in the ledger as rows of kind `profile`, one per region the
         new profile names (region empty when it names none: faults off), so the ledger
-        alone tells when each region's lies began and ended. `call` is the control call
-        that made it: a PUT of the profile, or a POST of reset, which restarts it."""
+        alone tells when each region's lies began and ended. `call` (method, path) is what
+        made it: a PUT of the profile, a POST of reset, which restarts it, or the start."""
         now = time.time()
         specs = {region: faults.as_json() for region, faults in profile.regions.items()}
         for region, spec in (specs or {"": {}}).items():
@@ -118,7 +126,7 @@ class FaultProxy:
                     region=region,
                     kind=PROFILE_KIND,
                     method=call[0],
-                    path=f"{CONTROL_PREFIX}{call[1]}",
+                    path=call[1],
                     status=200,
                     bytes_promised=None,
                     bytes_written=0,
@@ -136,7 +144,7 @@ class FaultProxy:
         self.requests.clear()
         self.dice = Dice(self.dice.profile, self.seed)
         self._forget_quiet()
-        self._record_profile(self.dice.profile, ("POST", "reset"))
+        self._record_profile(self.dice.profile, ("POST", f"{CONTROL_PREFIX}reset"))
         log.info("counters and draws reset (seed %d)", self.seed)
 
     def summary(self) -> str:

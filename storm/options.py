@@ -12,7 +12,7 @@ from typing import Any
 
 from analysis import BadInputError
 from analysis.thresholds import load_thresholds
-from common import REGIONS
+from common import REGIONS, parse_region
 from discovery.ingest.bugs import parse_bugs
 from faults import ProfileError, parse_profile
 from faults import load_profile as proxy_load_profile
@@ -292,7 +292,8 @@ def load_profile(path: str) -> dict[str, Any]:
         raise StormError(
             f"--fault-profile {path}: names no region; give {{REGION: {{probability, types}}}}"
         )
-    return data
+    # The proxy reads "de" as DE; so does the storm when it picks the target's spec.
+    return {parse_region(key): spec for key, spec in data.items()}
 
 
 def validate_profile(profile: dict[str, Any], path: str) -> None:

@@ -59,8 +59,9 @@ class FaultContext:
     # profile was installed: stateful kinds (flap) derive their phase from it.
     occurrence: int
     fetch: Callable[[], Awaitable[UpstreamReply]]
-    # Seconds since this region's previous request reached the proxy (or since the
-    # profile was installed): time-driven kinds (false_recovery) read their state here.
+    # Seconds since this region's previous request was answered (or since the profile
+    # was installed), 0 while another is in progress: time-driven kinds (false_recovery)
+    # read their state here.
     quiet_s: float = 0.0
     _reply: UpstreamReply | None = field(default=None, init=False)
     _wire: Wire | None = field(default=None, init=False)

@@ -11,7 +11,7 @@ The quiet spell is measured by the proxy, per region, from the moment the region
 previous request was answered (whichever kind, if any, answered it; or from the moment
 the profile was installed) to this one; a region with a request in progress is not
 quiet. Both answers are ledger rows, complete and correctly framed; `status` tells them
-apart.
+apart. A served request the upstream itself fails is answered 502, and recorded so.
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ from __future__ import annotations
 from aiohttp import web
 from pydantic import Field
 
+from faults.errors import UpstreamError
 from faults.kinds.base import FaultContext, Kind, Outcome, Params, complete_outcome
-from faults.upstream import relay
+from faults.upstream import bad_gateway, relay
 
 # An hour: a quiet spell longer than any cool-down worth testing.
 MAX_QUIET_MS = 3_600_000
@@ -36,7 +37,12 @@ class FalseRecoveryParams(Params):
 async def inject(ctx: FaultContext, params: FalseRecoveryParams) -> Outcome | None:
     """Forward the reply after a quiet spell; answer with the error status otherwise."""
     if ctx.quiet_s * 1000.0 >= params.quiet_ms:
-        return complete_outcome(relay(await ctx.upstream()))
+        try:
+            return complete_outcome(relay(await ctx.upstream()))
+        except UpstreamError as exc:
+            # The client is answered either way, and the ledger must hold every answer
+            # the region got: the verdict counts failures between the served requests.
+            return complete_outcome(bad_gateway(exc))
     text = f"false_recovery: injected {params.status}\n"
     return complete_outcome(web.Response(status=params.status, text=text))
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from faults.ledger import COLUMNS, MAX_PATH_CHARS, sanitized_path
+from tests.conftest import free_port
 from tests.faults.rawhttp import raw_request
 from tests.faults.support import Proxy, only, start_proxy
 from tests.faults.upstream_stub import LAST_MODIFIED, catalog_body
@@ -189,3 +190,28 @@ def test_profile_change_is_a_ledger_row_per_region(proxy: Proxy) -> None:
     ]
     assert json.loads(rows[0]["params"])["types"] == ["truncate"]
     assert float(rows[0]["time"]) <= float(rows[1]["time"])
+
+
+def test_a_profile_given_at_start_is_recorded_and_a_failed_served_request_too(
+    tmp_path: Path,
+) -> None:
+    # No upstream listens: false_recovery's served request gets the proxy's 502, and the
+    # ledger must still hold it, or the failures after it would be counted as one run.
+    profile = tmp_path / "profile.json"
+    profile.write_text(json.dumps(only("DE", "false_recovery", quiet_ms=1)))
+    started = start_proxy(
+        f"http://127.0.0.1:{free_port()}", tmp_path, "--profile", str(profile), "--seed", "1"
+    )
+    try:
+        time.sleep(0.05)
+        reply = raw_request(started.url, "/catalog?region=DE&lure=dead", framed=True)
+        row = started.wait_for_row("lure=dead")
+        rows = started.profile_rows()
+    finally:
+        started.stop()
+
+    assert reply.status == 502
+    assert (row["kind"], row["status"], row["end"]) == ("false_recovery", "502", "complete")
+    assert [(r["region"], r["method"], r["path"]) for r in rows] == [("DE", "", "--profile")]
+    assert json.loads(rows[0]["params"])["types"] == ["false_recovery"]
+    assert float(rows[0]["time"]) <= float(row["time"])

@@ -95,6 +95,30 @@ def test_unknown_kind_in_params_is_refused() -> None:
     assert "'flop'" in message and "field params" in message
 
 
+def test_params_for_a_kind_the_region_does_not_draw_are_refused() -> None:
+    profile = {"DE": {"probability": 1, "types": ["truncate"], "params": {"flap": {}}}}
+
+    message = _error(profile)
+
+    assert "region DE, kind flap, field params" in message
+    assert "add flap to types or drop its params" in message
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"DE": {"probability": 1, "probability": 0.5, "types": ["flap"]}}',
+        '{"DE": {"probability": 1, "types": ["false_recovery"],'
+        ' "params": {"false_recovery": {"quiet_ms": 100, "quiet_ms": 5000}}}}',
+    ],
+)
+def test_a_key_given_twice_in_one_object_is_refused(text: str) -> None:
+    # json keeps the last one silently: the profile would not do what it seems to say.
+    message = _error(text)
+
+    assert "appears twice in one object; keep one" in message
+
+
 @pytest.mark.parametrize("probability", [1.5, -0.1, "0.5"])
 def test_probability_outside_zero_to_one_is_refused(probability: object) -> None:
     message = _error({"DE": {"probability": probability, "types": ["flap"]}})

@@ -60,6 +60,17 @@ def test_profile_naming_other_regions_only_is_refused() -> None:
         retarget(profile, "DE", "p.json")
 
 
+def test_region_names_are_read_as_the_proxy_reads_them(tmp_path: Path) -> None:
+    profile = {
+        "de": {"probability": 0.7, "types": ["truncate"]},
+        "FR": {"probability": 1, "types": ["flap"]},
+    }
+
+    settings = settings_from(options(tmp_path, profile))
+
+    assert settings.profile == {"DE": {"probability": 0.7, "types": ["truncate"]}}
+
+
 def test_profile_that_is_not_json_is_refused(tmp_path: Path) -> None:
     with pytest.raises(StormError, match="not valid JSON"):
         settings_from(options(tmp_path, "{not json"))
