@@ -484,6 +484,8 @@ def false_recovery_check(facts: RegionFacts, bounds: TargetThresholds) -> Check:
     if seen is None:
         detail = "no false_recovery fault in the ledger"
         return Check(name, BACKOFF, bound, None, "skipped", detail)
+    if seen.undecided is not None:
+        return Check(name, BACKOFF, bound, None, "inconclusive", f"undecided: {seen.undecided}")
     if seen.unjudgeable is not None:
         return Check(name, BACKOFF, bound, None, "skipped", f"not judged: {seen.unjudgeable}")
     if not seen.closed and not seen.cut_short:

@@ -7,6 +7,7 @@ WHOLE_RUN adds up every row of a region, with or without a phase. Nothing is jud
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import logging
 import math
@@ -92,12 +93,14 @@ class FalseRecoveries:
     instead, one per profile the region ran under, so they may still have grown.
     `unjudgeable` says why the counts cannot stand for the client's behaviour: unless
     false_recovery answered every request of the region, some requests are missing from
-    the ledger, and any of them could have been a second good answer.
+    the ledger, and any of them could have been a second good answer. `undecided` says
+    why the ledger cannot tell whether it did: no profile row, or rows that contradict it.
     """
 
     closed: tuple[int, ...] = ()
     cut_short: tuple[int, ...] = ()
     unjudgeable: str | None = None
+    undecided: str | None = None
 
 
 @dataclass(frozen=True)
@@ -210,7 +213,8 @@ def _false_recoveries(
         if counts:
             closed.extend(counts[:-1])
             cut_short.append(counts[-1])
-    return FalseRecoveries(tuple(closed), tuple(cut_short), _unjudgeable(files, region))
+    undecided, unjudgeable = _judgeable(files, ledger, region)
+    return FalseRecoveries(tuple(closed), tuple(cut_short), unjudgeable, undecided)
 
 
 def _installs(files: RunFiles) -> list[float]:
@@ -226,12 +230,16 @@ def _split(items: list[Any], cuts: list[int]) -> list[list[Any]]:
     return [items[start:end] for start, end in itertools.pairwise(bounds) if end > start]
 
 
-def _unjudgeable(files: RunFiles, region: str) -> str | None:
-    """Why the ledger may miss some of the region's requests, or None when it holds all."""
-    unknown = "the ledger has no profile row for the region: the probability is unknown"
+def _judgeable(files: RunFiles, ledger: pd.DataFrame, region: str) -> tuple[str | None, str | None]:
+    """(Why the ledger cannot tell, why it may miss some of the region's requests); both
+    None when it holds them all."""
+    unknown = (
+        "the ledger has no profile row for the region in the fault window: whether "
+        "false_recovery answered all its requests is unknown; rerun the storm"
+    )
     profiles = files.profiles
     if profiles is None:
-        return unknown
+        return unknown, None
     mine = profiles[profiles["region"] == region]
     windows = None if files.run_info is None else files.run_info.fault_windows()
     if windows is not None:
@@ -240,14 +248,38 @@ def _unjudgeable(files: RunFiles, region: str) -> str | None:
             inside |= mine["time"].between(start, end)
         mine = mine[inside]
     if mine.empty:
-        return unknown
+        return unknown, None
     alone = mine["kinds"].map(lambda kinds: set(str(kinds).split()) == {FALSE_RECOVERY})
     if not ((mine["probability"] == 1.0) & alone).all():
-        return (
+        return None, (
             "false_recovery was not the region's only fault at probability 1: requests the "
             "dice or another kind let through are not in the ledger, and any of them may "
             "have been a second good answer"
         )
+    return _contradiction(files, ledger, region), None
+
+
+def _contradiction(files: RunFiles, ledger: pd.DataFrame, region: str) -> str | None:
+    """A row of another kind for `region` where its profile had false_recovery alone."""
+    if files.profiles is None:
+        return None
+    installs = _installs(files)
+    mine = files.profiles[files.profiles["region"] == region]
+    drawn = {
+        float(time): set(str(kinds).split())
+        for time, kinds in zip(mine["time"], mine["kinds"], strict=True)
+    }
+    rows = ledger[(ledger["region"] == region) & (ledger["kind"] != FALSE_RECOVERY)]
+    for time, kind in zip(rows["time"], rows["kind"], strict=True):
+        position = bisect.bisect_right(installs, float(time))
+        if position == 0:
+            continue
+        kinds = drawn.get(installs[position - 1], set())
+        if kinds == {FALSE_RECOVERY}:
+            return (
+                f"the ledger holds a {kind} row for {region} while its profile had "
+                "false_recovery alone: the ledger disagrees with itself; rerun the storm"
+            )
     return None
 
 

@@ -14,10 +14,11 @@ import csv
 import json
 import logging
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -36,6 +37,8 @@ LEDGER_COLUMNS = ("time", "region", "kind", "connected_ms", "status", "params")
 PROFILE_KIND = "profile"
 # The one kind the verdict reads statuses of: see analysis.facts.FalseRecoveries.
 FALSE_RECOVERY = "false_recovery"
+# How the proxy names a kind: lower case words joined by underscores.
+KIND_NAME = re.compile(r"[a-z][a-z0-9_]*")
 # Only what the timeline needs is read from the history, each column parsed as it is read:
 # the file has a row per name per second, millions for a day-long storm.
 HISTORY_DTYPES = {
@@ -294,8 +297,12 @@ def _load_ledger(path: Path) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
     if path.stat().st_size == 0:
         frame = pd.DataFrame({column: pd.Series(dtype=str) for column in LEDGER_COLUMNS})
     else:
-        frame = _read_csv(path, LEDGER_COLUMNS)
+        # The proxy writes one whole row at a time: a short or unended row was cut.
+        frame = _read_csv(path, LEDGER_COLUMNS, whole_rows=True)
     kinds = frame["kind"].str.strip()
+    named = kinds.str.fullmatch(KIND_NAME)
+    if not named.all():
+        _refuse(frame, "kind", path, ~named, "a fault kind's name (like truncate)")
     # Rows of kind `profile` record when the proxy's profile changed: control, not faults.
     changes, faults = frame[kinds == PROFILE_KIND], frame[kinds != PROFILE_KIND]
     ledger = pd.DataFrame(
@@ -304,7 +311,7 @@ def _load_ledger(path: Path) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
             "kind": faults["kind"].str.strip(),
             "time": _numbers(faults, "time", path),
             "connected_ms": _numbers(faults, "connected_ms", path, missing=("",)),
-            "status": _numbers(faults, "status", path, missing=("",)),
+            "status": _statuses(faults, path),
         }
     )
     # A complete reply always has a status; false_recovery's are complete, and the verdict
@@ -317,25 +324,55 @@ def _load_ledger(path: Path) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
         {
             "region": changes["region"].str.strip().str.upper(),
             "time": _numbers(changes, "time", path),
-            "probability": [_spec_field(text, "probability") for text in changes["params"]],
-            "kinds": [_spec_field(text, "types") for text in changes["params"]],
         },
         index=changes.index,
     )
+    specs = [_profile_spec(frame, path, index) for index in changes.index]
+    profiles["probability"] = [probability for probability, _ in specs]
+    profiles["kinds"] = [kinds for _, kinds in specs]
     return ledger, profiles
 
 
-def _spec_field(spec: str, name: str) -> float | str:
-    """A profile row's probability (NaN when it gives none) or kinds (space-separated)."""
+def _statuses(frame: pd.DataFrame, path: Path) -> pd.Series:
+    """The status sent (NaN where none was: the connection ended before one)."""
+    values = _numbers(frame, "status", path, missing=("",), expected="an HTTP status")
+    bad = ~(values.isna() | (values.between(100, 599) & (values == values.round())))
+    if bad.any():
+        _refuse(frame, "status", path, bad, "an HTTP status (a whole number from 100 to 599)")
+    return values
+
+
+def _profile_spec(frame: pd.DataFrame, path: Path, index: object) -> tuple[float, str]:
+    """A profile row's probability and kinds (space-separated); (NaN, "") when faults are off.
+
+    The proxy writes each region's spec as it validated it: anything else was edited or cut.
+    """
+    region, text = str(frame.at[index, "region"]).strip(), str(frame.at[index, "params"])
     try:
-        value = json.loads(spec).get(name)
-    except (ValueError, AttributeError):
-        value = None
-    if name == "types":
-        return " ".join(map(str, value)) if isinstance(value, list) else ""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return math.nan
-    return float(value)
+        spec = json.loads(text)
+    except (ValueError, RecursionError):
+        spec = None
+    if isinstance(spec, dict) and not region and not spec:
+        return math.nan, ""
+    probability = spec.get("probability") if isinstance(spec, dict) else None
+    kinds = spec.get("types") if isinstance(spec, dict) else None
+    if (
+        region
+        and isinstance(probability, int | float)
+        and not isinstance(probability, bool)
+        and 0.0 <= probability <= 1.0
+        and isinstance(kinds, list)
+        and kinds
+        and all(isinstance(kind, str) and KIND_NAME.fullmatch(kind) for kind in kinds)
+    ):
+        return float(probability), " ".join(kinds)
+    bad = pd.Series(frame.index == index, index=frame.index)
+    expected = (
+        "a region's fault spec (probability from 0 to 1, types a list of kinds)"
+        if region
+        else "{} (a profile that names no region)"
+    )
+    _refuse(frame, "params", path, bad, expected)
 
 
 def _load_history(path: Path, names: NamePattern) -> pd.DataFrame | None:
@@ -495,13 +532,17 @@ def _numbers(
     return values.astype("float64")
 
 
-def _refuse(frame: pd.DataFrame, column: str, path: Path, bad: pd.Series, expected: str) -> None:
-    position = int(bad.to_numpy().nonzero()[0][0])
-    cell = frame[column].iloc[position]
+def _refuse(
+    frame: pd.DataFrame, column: str, path: Path, bad: pd.Series, expected: str
+) -> NoReturn:
+    # The frames are read with pandas' default index, kept by every selection made from
+    # them: the label is the row's place in the file (+2: the header is line 1, labels
+    # count from 0).
+    label = bad.index[bad.to_numpy().nonzero()[0][0]]
+    cell = frame.at[label, column]
     shown = repr(cell) if cell else "nothing"
-    # +2: the header is line 1 and positions count from 0.
     raise BadInputError(
-        f"{path}: line {position + 2}: {column!r} is {shown}, not {expected}: "
+        f"{path}: line {int(label) + 2}: {column!r} is {shown}, not {expected}: "
         f"the file is truncated or garbled; {RERUN}"
     )
 

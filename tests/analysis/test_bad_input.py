@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -116,6 +117,57 @@ def test_a_false_recovery_row_without_a_status_is_refused(
     line = refuse(capsys, [str(prefix)], prefix.parent)
 
     assert line.startswith(f"analysis: {ledger}: line 4: 'status' is nothing, not a status")
+
+
+@pytest.mark.parametrize(
+    ("cell", "expected"),
+    [
+        # A status no server sends would count as a good answer, or as a failure.
+        ((4, "status", "2"), "'status' is '2', not an HTTP status"),
+        ((3, "status", "-503"), "'status' is '-503', not an HTTP status"),
+        ((3, "status", "503.7"), "'status' is '503.7', not an HTTP status"),
+        ((4, "kind", "FALSE_RECOVERY"), "'kind' is 'FALSE_RECOVERY', not a fault kind's name"),
+        # The profile row says which kinds ran and how often: the verdict needs it whole.
+        ((2, "params", "garbage"), "'params' is 'garbage', not a region's fault spec"),
+        ((2, "params", '{"probability": 1.0, "types": "false_recovery"}'), "not a region's"),
+        ((2, "params", '{"probability": 2, "types": ["false_recovery"]}'), "not a region's"),
+    ],
+)
+def test_a_ledger_cell_no_proxy_writes_is_refused(
+    make_run: MakeRun,
+    capsys: pytest.CaptureFixture[str],
+    cell: tuple[int, str, str],
+    expected: str,
+) -> None:
+    line, column, value = cell
+    lured = [("DE", "false_recovery", 0.0, status) for status in (503, 200, 503, 503)]
+    prefix = make_run(RunSpec(ledger=lured, profiles=[("DE", 1.0)]))
+    ledger = Path(f"{prefix}_ledger.csv")
+    with ledger.open(newline="") as file:
+        rows = list(csv.reader(file))
+    rows[line - 1][rows[0].index(column)] = value
+    with ledger.open("w", newline="") as file:
+        csv.writer(file).writerows(rows)
+
+    line_shown = refuse(capsys, [str(prefix)], prefix.parent)
+
+    assert line_shown.startswith(f"analysis: {ledger}: line {line}: ")
+    assert expected in line_shown
+
+
+def test_a_ledger_cut_inside_its_last_row_is_refused(
+    make_run: MakeRun, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lured = [("DE", "false_recovery", 0.0, status) for status in (503, 200, 503, 503)]
+    prefix = make_run(RunSpec(ledger=lured, profiles=[("DE", 1.0)]))
+    ledger = Path(f"{prefix}_ledger.csv")
+    text = ledger.read_text()
+    # Cut inside the last status: "503" read as "50" would be a good answer.
+    ledger.write_text(text[: text.rindex(",503,") + 3])
+
+    line = refuse(capsys, [str(prefix)], prefix.parent)
+
+    assert line.startswith(f"analysis: {ledger}: truncated, its last row ends without a newline")
 
 
 def test_missing_stats_file_is_refused(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -550,13 +551,27 @@ def test_false_recovery_is_judged_only_as_the_region_s_one_kind(
     assert check(verdict, "DE", "false_recovery_failures")["status"] == status
 
 
-def test_false_recovery_without_profile_rows_is_not_judged(make_run: MakeRun) -> None:
+def test_false_recovery_without_profile_rows_is_undecided(make_run: MakeRun) -> None:
     code, verdict = judged(make_run(RunSpec(ledger=_lured(200, 503, 503, 503))))
 
-    assert code == 0
+    assert code == 3
     relapse = check(verdict, "DE", "false_recovery_failures")
-    assert relapse["status"] == "skipped"
+    assert relapse["status"] == "inconclusive"
     assert "no profile row for the region" in relapse["detail"]
+
+
+def test_false_recovery_beside_a_row_its_profile_never_drew_is_undecided(
+    make_run: MakeRun,
+) -> None:
+    rows = [*_lured(200, 503, 503, 503), ("DE", "truncate", 0.0, 200)]
+    spec = RunSpec(ledger=rows, profiles=[("DE", 1.0)])
+
+    code, verdict = judged(make_run(spec))
+
+    assert code == 3
+    relapse = check(verdict, "DE", "false_recovery_failures")
+    assert relapse["status"] == "inconclusive"
+    assert "a truncate row for DE while its profile had false_recovery alone" in relapse["detail"]
 
 
 def test_false_recovery_that_served_nothing_says_how_to_set_quiet_ms(make_run: MakeRun) -> None:
@@ -786,12 +801,13 @@ def test_without_phases_in_the_run_file_every_ledger_row_counts(make_run: MakeRu
 def test_profile_change_rows_are_not_faults(make_run: MakeRun) -> None:
     prefix = make_run()
     _ledger_at(prefix, [(20.0, "DE")])
-    control = ["PUT", "/__faults/profile", 200, "", 0, "complete", 0.0, "{}", "reusable"]
+    control = ["PUT", "/__faults/profile", 200, "", 0, "complete", 0.0]
+    spec = json.dumps({"probability": 0.5, "types": ["truncate"], "params": {}})
     with Path(f"{prefix}_ledger.csv").open("a", newline="") as file:
         csv.writer(file).writerows(
             [
-                [f"{STARTED_AT + 10:.6f}", "JP", "profile", *control],
-                [f"{STARTED_AT + 40:.6f}", "", "profile", *control],
+                [f"{STARTED_AT + 10:.6f}", "JP", "profile", *control, spec, "reusable"],
+                [f"{STARTED_AT + 40:.6f}", "", "profile", *control, "{}", "reusable"],
             ]
         )
 
