@@ -380,6 +380,20 @@ def findings(results: list[CellResult]) -> list[str]:
     return problems
 
 
+def conclusions(results: list[CellResult]) -> list[str]:
+    """What a matrix without findings showed, of the rows it ran."""
+    bugs = len({result.bug for result in results if result.bug != NO_BUG})
+    clean = sum(result.bug == NO_BUG for result in results)
+    lines = []
+    if bugs:
+        lines.append("every bug was caught" if bugs > 1 else "the bug was caught")
+    if clean:
+        lines.append(
+            "the bug-free stack passed every cell" if clean > 1 else "the bug-free stack passed"
+        )
+    return ["; ".join(lines)]
+
+
 def render_matrix(results: list[CellResult]) -> str:
     """The table as markdown: rows bugs, columns variants."""
     variants = list(dict.fromkeys(r.variant for r in results))
@@ -393,16 +407,17 @@ def render_matrix(results: list[CellResult]) -> str:
         cells = [by_cell[(bug, v)].label() if (bug, v) in by_cell else "" for v in variants]
         lines.append(f"| {bug} | " + " | ".join(cells) + " |")
     legend = [f"- `{name}`: {text}" for name, text in BUGS.items() if name in rows]
-    legend += [f"- `{NO_BUG}`: the hardened ingest with every defence on"]
+    if NO_BUG in rows:
+        legend += [f"- `{NO_BUG}`: the hardened ingest with every defence on"]
+    # In the table's order: the order the cells ran in.
     columns = [
-        f"- `{name}`: {variant.kind} {json.dumps(variant.params)}"
+        f"- `{name}`: {VARIANTS[name].kind} {json.dumps(VARIANTS[name].params)}"
         + (
-            f", in storms of at least a {variant.min_fault_s:g} s fault window"
-            if variant.min_fault_s
+            f", in storms of at least a {VARIANTS[name].min_fault_s:g} s fault window"
+            if VARIANTS[name].min_fault_s
             else ""
         )
-        for name, variant in VARIANTS.items()
-        if name in variants
+        for name in variants
     ]
     return "\n".join([*lines, "", "Rows:", *legend, "", "Columns:", *columns, ""])
 
@@ -527,7 +542,10 @@ def run_matrix(args: argparse.Namespace, publish: list[Path]) -> int:
     started = time.monotonic()
     results = run_cells(cells, Path(args.out), args.duration, args.users, args.seed)
     took_s = time.monotonic() - started
-    settings = f"{args.duration} storms, {args.users} users, fault seed {args.seed}"
+    settings = (
+        f"{args.duration} storms ({BASELINE} baseline, {RECOVERY} recovery, the fault window "
+        f"between; longer where a column says so), {args.users} users, fault seed {args.seed}"
+    )
     markdown, document = summarize(results, took_s, settings)
     SIGNALS.check()
     write_all(
@@ -602,10 +620,7 @@ def summarize(
 ) -> tuple[str, dict[str, Any]]:
     """The table with its conclusion, as markdown and as the JSON document."""
     problems = findings(results)
-    if problems:
-        conclusion = "\n".join(f"- {line}" for line in problems)
-    else:
-        conclusion = "- every bug was caught; the bug-free stack passed every cell"
+    conclusion = "\n".join(f"- {line}" for line in problems or conclusions(results))
     title = (
         f"# Self-validation matrix\n\n{settings}; target {TARGET}, each variant at "
         f"probability 1 (`python -m storm.matrix`).\n\n"

@@ -26,6 +26,7 @@ from storm.matrix import (
     findings,
     read_result,
     render_matrix,
+    summarize,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -113,6 +114,40 @@ def test_an_uncaught_bug_and_a_false_alarm_are_findings() -> None:
     table = render_matrix(results)
     assert "| bug | truncate | slowloris | flap |" in table
     assert "| serial_loop |  | PASS |  |" in table
+
+
+@pytest.mark.parametrize(
+    ("ran", "conclusion"),
+    [
+        ([("single_success_breaker", "false_recovery", "FAIL")], "- the bug was caught\n"),
+        (
+            [(NO_BUG, "false_recovery", "PASS"), (NO_BUG, "truncate", "PASS")],
+            "- the bug-free stack passed every cell\n",
+        ),
+        (
+            [
+                ("stream_commit", "truncate", "FAIL"),
+                ("no_min_items", "garbage_empty", "FAIL"),
+                (NO_BUG, "truncate", "PASS"),
+                (NO_BUG, "garbage_empty", "PASS"),
+            ],
+            "- every bug was caught; the bug-free stack passed every cell\n",
+        ),
+    ],
+)
+def test_the_summary_speaks_only_of_the_cells_that_ran(
+    ran: list[tuple[str, str, str]], conclusion: str
+) -> None:
+    results = [result(bug, variant, verdict, "backoff") for bug, variant, verdict in ran]
+
+    markdown, _ = summarize(results, 60.0, "30s storms")
+
+    assert markdown.endswith(f"storms in 60 s\n{conclusion}")
+    legend = markdown[markdown.index("Rows:") : markdown.index("Columns:")]
+    assert (f"`{NO_BUG}`" in legend) == any(bug == NO_BUG for bug, _, _ in ran)
+    columns = markdown[markdown.index("Columns:") :].splitlines()[1:]
+    named = [line.split("`")[1] for line in columns if line.startswith("- `")]
+    assert named == list(dict.fromkeys(variant for _, variant, _ in ran))
 
 
 def test_the_target_pressure_is_read_from_the_target_region(tmp_path: Path) -> None:
