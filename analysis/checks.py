@@ -329,10 +329,11 @@ def dishonest_check(facts: RegionFacts) -> Check:
     if whole.requests == 0:
         detail = "no responses at all: nothing shows the region answers honestly"
         return Check("dishonest_responses", HONESTY, 0, 0, "inconclusive", detail)
+    # In the order the phases ran, whatever order the files listed them in.
     per_phase = [
-        f"{name} {stats.dishonest}"
-        for name, stats in facts.phases.items()
-        if name != WHOLE_RUN and stats.dishonest
+        f"{name} {facts.phases[name].dishonest}"
+        for name in PHASES
+        if name in facts.phases and facts.phases[name].dishonest
     ]
     detail = f"{count} dishonest response" + ("" if count == 1 else "s")
     if per_phase:

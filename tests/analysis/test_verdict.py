@@ -256,6 +256,19 @@ def test_dishonest_messages_are_summed_most_frequent_first(make_run: MakeRun) ->
     )
 
 
+def test_dishonest_responses_are_counted_per_phase_in_the_order_they_ran(
+    make_run: MakeRun,
+) -> None:
+    spec = RunSpec()
+    for phase, count in (("recovery", 2), ("fault", 1), ("baseline", 1)):
+        spec.phase_loads[("JP", phase)] = RegionLoad(dishonest={"garbage item": count})
+
+    _, verdict = judged(make_run(spec))
+
+    detail = check(verdict, "JP", "dishonest_responses")["detail"]
+    assert detail.startswith("4 dishonest responses (baseline 1, fault 1, recovery 2)")
+
+
 def test_region_that_never_answered_cannot_show_honesty(make_run: MakeRun) -> None:
     spec = RunSpec()
     spec.loads["BR"] = RegionLoad(requests=0, staleness_p95_ms=None)
