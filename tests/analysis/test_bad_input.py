@@ -99,30 +99,20 @@ def test_damaged_run_file_is_refused_naming_it(
     assert expected in line
 
 
-def test_a_false_recovery_row_without_a_status_is_refused(
-    make_run: MakeRun, capsys: pytest.CaptureFixture[str]
-) -> None:
-    # The verdict tells false_recovery's served requests from its failures by the status.
+def lured_run(make_run: MakeRun) -> tuple[Path, Path]:
+    """A run whose target false_recovery failed, served, then failed twice: its prefix and
+    ledger (the header, the profile row, then the four rows)."""
     lured = [("DE", "false_recovery", 0.0, status) for status in (503, 200, 503, 503)]
     prefix = make_run(RunSpec(ledger=lured, profiles=[("DE", 1.0)]))
-    ledger = Path(f"{prefix}_ledger.csv")
-    lines = ledger.read_text().splitlines()
-    # The header, the profile row, then the lures: blank the served one's status.
-    assert lines[3].split(",")[5] == "200"
-    cells = lines[3].split(",")
-    cells[5] = ""
-    lines[3] = ",".join(cells)
-    ledger.write_text("\n".join(lines) + "\n")
-
-    line = refuse(capsys, [str(prefix)], prefix.parent)
-
-    assert line.startswith(f"analysis: {ledger}: line 4: 'status' is nothing, not a status")
+    return prefix, Path(f"{prefix}_ledger.csv")
 
 
 @pytest.mark.parametrize(
     ("cell", "expected"),
     [
-        # A status no server sends would count as a good answer, or as a failure.
+        # The verdict tells false_recovery's served requests from its failures by the
+        # status: none, or one no server sends, would count as either.
+        ((4, "status", ""), "'status' is nothing, not a status (false_recovery always sends"),
         ((4, "status", "2"), "'status' is '2', not an HTTP status"),
         ((3, "status", "-503"), "'status' is '-503', not an HTTP status"),
         ((3, "status", "503.7"), "'status' is '503.7', not an HTTP status"),
@@ -140,9 +130,7 @@ def test_a_ledger_cell_no_proxy_writes_is_refused(
     expected: str,
 ) -> None:
     line, column, value = cell
-    lured = [("DE", "false_recovery", 0.0, status) for status in (503, 200, 503, 503)]
-    prefix = make_run(RunSpec(ledger=lured, profiles=[("DE", 1.0)]))
-    ledger = Path(f"{prefix}_ledger.csv")
+    prefix, ledger = lured_run(make_run)
     with ledger.open(newline="") as file:
         rows = list(csv.reader(file))
     rows[line - 1][rows[0].index(column)] = value
@@ -158,9 +146,7 @@ def test_a_ledger_cell_no_proxy_writes_is_refused(
 def test_a_ledger_cut_inside_its_last_row_is_refused(
     make_run: MakeRun, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    lured = [("DE", "false_recovery", 0.0, status) for status in (503, 200, 503, 503)]
-    prefix = make_run(RunSpec(ledger=lured, profiles=[("DE", 1.0)]))
-    ledger = Path(f"{prefix}_ledger.csv")
+    prefix, ledger = lured_run(make_run)
     text = ledger.read_text()
     # Cut inside the last status: "503" read as "50" would be a good answer.
     ledger.write_text(text[: text.rindex(",503,") + 3])
