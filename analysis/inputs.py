@@ -334,11 +334,15 @@ def _load_ledger(path: Path) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
 
 
 def _statuses(frame: pd.DataFrame, path: Path) -> pd.Series:
-    """The status sent (NaN where none was: the connection ended before one)."""
+    """The status sent (NaN where none was: the connection ended before one).
+
+    Three digits: a kind that relays the upstream's reply relays its status, even one
+    past 599 that some providers send.
+    """
     values = _numbers(frame, "status", path, missing=("",), expected="an HTTP status")
-    bad = ~(values.isna() | (values.between(100, 599) & (values == values.round())))
+    bad = ~(values.isna() | (values.between(100, 999) & (values == values.round())))
     if bad.any():
-        _refuse(frame, "status", path, bad, "an HTTP status (a whole number from 100 to 599)")
+        _refuse(frame, "status", path, bad, "an HTTP status (a whole number from 100 to 999)")
     return values
 
 

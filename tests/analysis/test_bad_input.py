@@ -116,6 +116,7 @@ def lured_run(make_run: MakeRun) -> tuple[Path, Path]:
         ((4, "status", "2"), "'status' is '2', not an HTTP status"),
         ((3, "status", "-503"), "'status' is '-503', not an HTTP status"),
         ((3, "status", "503.7"), "'status' is '503.7', not an HTTP status"),
+        ((3, "status", "1000"), "'status' is '1000', not an HTTP status"),
         ((4, "kind", "FALSE_RECOVERY"), "'kind' is 'FALSE_RECOVERY', not a fault kind's name"),
         # The profile row says which kinds ran and how often: the verdict needs it whole.
         ((2, "params", "garbage"), "'params' is 'garbage', not a region's fault spec"),

@@ -487,6 +487,19 @@ def test_a_client_that_trusts_one_good_answer_fails_backoff(make_run: MakeRun) -
     assert verdict["properties"]["backoff"] == "FAIL"
 
 
+def test_a_status_past_599_relayed_from_the_upstream_counts_as_a_failure(
+    make_run: MakeRun,
+) -> None:
+    # Some providers send 999; false_recovery relays a served request's status as is.
+    spec = RunSpec(ledger=_lured(503, 200, 999, 503, 503, 200, 503), profiles=[("DE", 1.0)])
+
+    code, verdict = judged(make_run(spec))
+
+    assert code == 1
+    relapse = check(verdict, "DE", "false_recovery_failures")
+    assert (relapse["status"], relapse["value"]) == ("fail", 3.0)
+
+
 @pytest.mark.parametrize(
     ("statuses", "reinstalled_before", "detail"),
     [
