@@ -213,7 +213,7 @@ def _false_recoveries(
         if counts:
             closed.extend(counts[:-1])
             cut_short.append(counts[-1])
-    undecided, unjudgeable = _judgeable(files, ledger, region)
+    undecided, unjudgeable = _judgeable(files, ledger, region, installs)
     return FalseRecoveries(tuple(closed), tuple(cut_short), unjudgeable, undecided)
 
 
@@ -230,7 +230,9 @@ def _split(items: list[Any], cuts: list[int]) -> list[list[Any]]:
     return [items[start:end] for start, end in itertools.pairwise(bounds) if end > start]
 
 
-def _judgeable(files: RunFiles, ledger: pd.DataFrame, region: str) -> tuple[str | None, str | None]:
+def _judgeable(
+    files: RunFiles, ledger: pd.DataFrame, region: str, installs: list[float]
+) -> tuple[str | None, str | None]:
     """(Why the ledger cannot tell, why it may miss some of the region's requests); both
     None when it holds them all."""
     unknown = (
@@ -241,6 +243,10 @@ def _judgeable(files: RunFiles, ledger: pd.DataFrame, region: str) -> tuple[str 
     if profiles is None:
         return unknown, None
     mine = profiles[profiles["region"] == region]
+    drawn = {
+        float(time): set(str(kinds).split())
+        for time, kinds in zip(mine["time"], mine["kinds"], strict=True)
+    }
     windows = None if files.run_info is None else files.run_info.fault_windows()
     if windows is not None:
         inside = pd.Series(False, index=mine.index)
@@ -256,19 +262,14 @@ def _judgeable(files: RunFiles, ledger: pd.DataFrame, region: str) -> tuple[str 
             "dice or another kind let through are not in the ledger, and any of them may "
             "have been a second good answer"
         )
-    return _contradiction(files, ledger, region), None
+    return _contradiction(ledger, region, installs, drawn), None
 
 
-def _contradiction(files: RunFiles, ledger: pd.DataFrame, region: str) -> str | None:
-    """A row of another kind for `region` where its profile had false_recovery alone."""
-    if files.profiles is None:
-        return None
-    installs = _installs(files)
-    mine = files.profiles[files.profiles["region"] == region]
-    drawn = {
-        float(time): set(str(kinds).split())
-        for time, kinds in zip(mine["time"], mine["kinds"], strict=True)
-    }
+def _contradiction(
+    ledger: pd.DataFrame, region: str, installs: list[float], drawn: dict[float, set[str]]
+) -> str | None:
+    """A row of another kind for `region` where its profile, installed at one of
+    `installs` and drawing `drawn[time]`, had false_recovery alone."""
     rows = ledger[(ledger["region"] == region) & (ledger["kind"] != FALSE_RECOVERY)]
     for time, kind in zip(rows["time"], rows["kind"], strict=True):
         position = bisect.bisect_right(installs, float(time))

@@ -320,16 +320,16 @@ def _load_ledger(path: Path) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
     if unanswered.any():
         bad = unanswered.reindex(frame.index, fill_value=False)
         _refuse(frame, "status", path, bad, "a status (false_recovery always sends one)")
+    specs = [_profile_spec(frame, path, index) for index in changes.index]
     profiles = pd.DataFrame(
         {
             "region": changes["region"].str.strip().str.upper(),
             "time": _numbers(changes, "time", path),
+            "probability": [probability for probability, _ in specs],
+            "kinds": [kinds for _, kinds in specs],
         },
         index=changes.index,
     )
-    specs = [_profile_spec(frame, path, index) for index in changes.index]
-    profiles["probability"] = [probability for probability, _ in specs]
-    profiles["kinds"] = [kinds for _, kinds in specs]
     return ledger, profiles
 
 

@@ -380,7 +380,7 @@ def findings(results: list[CellResult]) -> list[str]:
     return problems
 
 
-def conclusions(results: list[CellResult]) -> list[str]:
+def conclusion(results: list[CellResult]) -> str:
     """What a matrix without findings showed, of the rows it ran."""
     bugs = len({result.bug for result in results if result.bug != NO_BUG})
     clean = sum(result.bug == NO_BUG for result in results)
@@ -391,7 +391,7 @@ def conclusions(results: list[CellResult]) -> list[str]:
         lines.append(
             "the bug-free stack passed every cell" if clean > 1 else "the bug-free stack passed"
         )
-    return ["; ".join(lines)]
+    return "; ".join(lines)
 
 
 def render_matrix(results: list[CellResult]) -> str:
@@ -620,13 +620,13 @@ def summarize(
 ) -> tuple[str, dict[str, Any]]:
     """The table with its conclusion, as markdown and as the JSON document."""
     problems = findings(results)
-    conclusion = "\n".join(f"- {line}" for line in problems or conclusions(results))
+    concluded = "\n".join(f"- {line}" for line in problems or [conclusion(results)])
     title = (
         f"# Self-validation matrix\n\n{settings}; target {TARGET}, each variant at "
         f"probability 1 (`python -m storm.matrix`).\n\n"
     )
     table = render_matrix(results)
-    markdown = f"{title}{table}\n{len(results)} storms in {took_s:.0f} s\n{conclusion}\n"
+    markdown = f"{title}{table}\n{len(results)} storms in {took_s:.0f} s\n{concluded}\n"
     document = {
         "results": [asdict(r) for r in results],
         "problems": problems,

@@ -203,7 +203,6 @@ def test_a_profile_given_at_start_is_recorded_and_a_failed_served_request_too(
         f"http://127.0.0.1:{free_port()}", tmp_path, "--profile", str(profile), "--seed", "1"
     )
     try:
-        time.sleep(0.05)
         reply = raw_request(started.url, "/catalog?region=DE&lure=dead", framed=True)
         row = started.wait_for_row("lure=dead")
         rows = started.profile_rows()
