@@ -39,6 +39,9 @@ PROFILE_KIND = "profile"
 FALSE_RECOVERY = "false_recovery"
 # How the proxy names a kind: lower case words joined by underscores.
 KIND_NAME = re.compile(r"[a-z][a-z0-9_]*")
+# The ledger's last column, when it has one: what a lie left the connection fit for. A
+# row cut inside it still has every field.
+CONNECTIONS = ("reusable", "closed", "poisoned")
 # Only what the timeline needs is read from the history, each column parsed as it is read:
 # the file has a row per name per second, millions for a day-long storm.
 HISTORY_DTYPES = {
@@ -303,6 +306,11 @@ def _load_ledger(path: Path) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
     named = kinds.str.fullmatch(KIND_NAME)
     if not named.all():
         _refuse(frame, "kind", path, ~named, "a fault kind's name (like truncate)")
+    if "connection" in frame.columns:
+        fit = frame["connection"].str.strip().isin(CONNECTIONS)
+        if not fit.all():
+            _refuse(frame, "connection", path, ~fit, f"one of {', '.join(CONNECTIONS)}")
+    statuses = _statuses(frame, path)
     # Rows of kind `profile` record when the proxy's profile changed: control, not faults.
     changes, faults = frame[kinds == PROFILE_KIND], frame[kinds != PROFILE_KIND]
     ledger = pd.DataFrame(
@@ -311,7 +319,7 @@ def _load_ledger(path: Path) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
             "kind": faults["kind"].str.strip(),
             "time": _numbers(faults, "time", path),
             "connected_ms": _numbers(faults, "connected_ms", path, missing=("",)),
-            "status": _statuses(faults, path),
+            "status": statuses[faults.index],
         }
     )
     # A complete reply always has a status; false_recovery's are complete, and the verdict

@@ -6,10 +6,13 @@ import csv
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import get_args
 
 import pytest
 
 from analysis.__main__ import main
+from analysis.inputs import CONNECTIONS
+from faults.wire import Connection
 from tests.analysis.runs import REPORTS, RunSpec
 from tests.conftest import run_module
 
@@ -118,6 +121,11 @@ def lured_run(make_run: MakeRun) -> tuple[Path, Path]:
         ((3, "status", "503.7"), "'status' is '503.7', not an HTTP status"),
         ((3, "status", "1000"), "'status' is '1000', not an HTTP status"),
         ((4, "kind", "FALSE_RECOVERY"), "'kind' is 'FALSE_RECOVERY', not a fault kind's name"),
+        # A profile row's status is the control call's: a damaged one is damage all the same.
+        ((2, "status", "2"), "'status' is '2', not an HTTP status"),
+        # Cut inside the last column, the row still has every field.
+        ((5, "connection", "re"), "'connection' is 're', not one of reusable, closed, poisoned"),
+        ((6, "connection", ""), "'connection' is nothing, not one of reusable, closed, poisoned"),
         # The profile row says which kinds ran and how often: the verdict needs it whole.
         ((2, "params", "garbage"), "'params' is 'garbage', not a region's fault spec"),
         ((2, "params", '{"probability": 1.0, "types": "false_recovery"}'), "not a region's"),
@@ -142,6 +150,10 @@ def test_a_ledger_cell_no_proxy_writes_is_refused(
 
     assert line_shown.startswith(f"analysis: {ledger}: line {line}: ")
     assert expected in line_shown
+
+
+def test_the_connection_values_read_are_the_ones_the_proxy_writes() -> None:
+    assert get_args(Connection) == CONNECTIONS
 
 
 def test_a_ledger_cut_inside_its_last_row_is_refused(
